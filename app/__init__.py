@@ -1,0 +1,1 @@
+"""Dash application of cityops: the factory, pages and thin callbacks (``app → layers → queries``)."""

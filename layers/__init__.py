@@ -1,0 +1,1 @@
+"""Pure functions turning query frames into pydeck layers and plotly traces, one class per layer type."""

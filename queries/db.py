@@ -1,0 +1,173 @@
+"""Engines and the two portable column types the schema needs.
+
+* ``Geometry``: a PostGIS ``geometry(TYPE, 4326)`` column on PostgreSQL (GiST-indexed by the
+  migration), a WKB ``BLOB`` on SQLite. Python sees shapely geometries on both; tables that hold
+  geometry also keep a bounding box (``minx``…``maxy``) so SQLite can pre-filter by index.
+* ``UTCDateTime``: timezone-aware UTC in and out on both dialects. Naive datetimes are refused,
+  because a naive time from a Chinese source is Asia/Shanghai and silently storing it as UTC
+  would shift every number by eight hours. Ingest localises before it reaches here.
+
+On SQLite, datetimes are stored as text in ``SQLITE_DATETIME_FORMAT``; bulk loaders that bypass
+SQLAlchemy must write exactly that format or range comparisons break lexically.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import shapely
+from sqlalchemy import DateTime, LargeBinary, create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+WGS84_SRID = 4326
+
+
+class Geometry(UserDefinedType):
+    """Shapely geometry stored as PostGIS geometry or SQLite WKB."""
+
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY", srid: int = WGS84_SRID):
+        self.geometry_type = geometry_type.upper()
+        self.srid = srid
+
+    def get_col_spec(self, **kw):
+        return f"geometry({self.geometry_type},{self.srid})"
+
+    def bind_expression(self, bindvalue):
+        return GeomFromWKB(bindvalue, self.srid)
+
+    def column_expression(self, col):
+        return GeomAsWKB(col)
+
+    def bind_processor(self, dialect):
+        def process(value):
+            if value is None:
+                return None
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                return bytes(value)
+            return shapely.to_wkb(value, include_srid=False)
+
+        return process
+
+
+@compiles(Geometry, "sqlite")
+def _geometry_sqlite_ddl(type_, compiler, **kw):
+    return "BLOB"
+
+
+class GeomFromWKB(FunctionElement):
+    """WKB parameter → column value: ST_GeomFromWKB on PostGIS, the bytes themselves on SQLite."""
+
+    inherit_cache = True
+
+    def __init__(self, value, srid: int):
+        self.srid = srid
+        super().__init__(value)
+
+
+@compiles(GeomFromWKB)
+def _from_wkb_default(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(GeomFromWKB, "postgresql")
+def _from_wkb_pg(element, compiler, **kw):
+    return f"ST_GeomFromWKB({compiler.process(element.clauses, **kw)}, {int(element.srid)})"
+
+
+class _WKBResult(TypeDecorator):
+    """Result type of ``GeomAsWKB``: WKB bytes decoded to shapely."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else shapely.from_wkb(bytes(value))
+
+
+class GeomAsWKB(FunctionElement):
+    """Column → WKB bytes: ST_AsBinary on PostGIS, the stored bytes on SQLite."""
+
+    inherit_cache = True
+    type = _WKBResult()
+
+
+@compiles(GeomAsWKB)
+def _as_wkb_default(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(GeomAsWKB, "postgresql")
+def _as_wkb_pg(element, compiler, **kw):
+    return f"ST_AsBinary({compiler.process(element.clauses, **kw)})"
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on both dialects; naive input is an error, not a guess."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: localise it (Asia/Shanghai for Chinese sources) first")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (psycopg2 is not a dependency)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine with the pragmas cityops relies on (WAL and foreign keys on SQLite)."""
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def is_postgis(engine_or_connection) -> bool:
+    return engine_or_connection.dialect.name == "postgresql"
+
+
+def engine_from_settings(settings, *, read: bool = False) -> Engine:
+    url = (settings.database_read_url if read else None) or settings.resolved_database_url()
+    return make_engine(url)

@@ -1,0 +1,16 @@
+"""Alembic environment: the engine comes from ``queries.migrate.alembic_config``, not an ini file."""
+from alembic import context
+
+from queries.schema import Base
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    context.run_migrations()

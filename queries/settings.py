@@ -1,0 +1,45 @@
+"""The one configuration object: every knob is a ``CITYOPS_*`` environment variable."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Where the embedded SQLite file and the generated secret live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset = SQLite file under data_dir.")
+    database_read_url: str | None = Field(None, description="Read replica used for queries when set.")
+    redis_url: str | None = Field(None, description="Redis for cache and bus; unset = in-process cache and bus.")
+    secret_key: SecretStr | None = Field(None, description="Flask session key; unset = generated once into data_dir.")
+    locale: Literal["zh", "en"] = Field("zh", description="Default UI language.")
+    tile_url: str | None = Field(None, description="Optional basemap tile URL template on the extranet.")
+    tile_crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Offset of the tile source, layers are shifted to match.")
+    demo_scale: Literal["small", "city", "large"] = Field("city", description="Scale of the demo city built on first start.")
+    demo_seed: int = Field(20261121, description="Seed of the demo city built on first start.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cityops.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated on first use and kept in data_dir (never a default)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def get_settings(**overrides) -> Settings:
+    """A fresh Settings read from the environment (cheap; nothing is cached at module level)."""
+    return Settings(**overrides)

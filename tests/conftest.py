@@ -76,3 +76,12 @@ def sqlite_engine(tmp_path):
     ensure_schema(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_url):
+    """The session's PostGIS database, emptied: for tests of PostGIS-only behaviour."""
+    eng = make_engine(pg_url)
+    _truncate_all(eng)
+    yield eng
+    eng.dispose()

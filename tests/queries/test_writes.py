@@ -1,0 +1,51 @@
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from queries.schema import ChangeLog, Dataset, Resource
+from queries.writes import data_version, ensure_dataset, record_change, upsert
+
+
+def test_upsert_inserts_then_updates_by_natural_key(engine):
+    rows = [{"id": "fs1", "kind": "fire_station", "name": "海州消防站", "capacity": 6.0}, {"id": "h1", "kind": "hospital", "name": "市一院", "capacity": 1200.0}]
+    with engine.begin() as conn:
+        upsert(conn, Resource.__table__, rows, key=["id"])
+        upsert(conn, Resource.__table__, [{"id": "fs1", "kind": "fire_station", "name": "海州特勤站", "capacity": 8.0}], key=["id"])
+        found = dict(conn.execute(select(Resource.id, Resource.name)).all())
+        count = conn.execute(select(func.count()).select_from(Resource)).scalar_one()
+    assert count == 2 and found == {"fs1": "海州特勤站", "h1": "市一院"}
+
+
+def test_upsert_chunks_large_batches(engine):
+    rows = [{"id": f"r{i}", "kind": "shelter", "name": f"避难场所{i}"} for i in range(12000)]
+    with engine.begin() as conn:
+        assert upsert(conn, Resource.__table__, rows, key=["id"]) == 12000
+        assert conn.execute(select(func.count()).select_from(Resource)).scalar_one() == 12000
+
+
+def test_record_change_bumps_versions_and_catalogue(engine):
+    data_time = dt.datetime(2026, 11, 21, 3, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        assert data_version(conn) == 0
+        ensure_dataset(conn, "emergency_resources", name="应急资源", provider="市应急管理局", update_cycle="每日")
+        ensure_dataset(conn, "emergency_resources", name="ignored", provider="ignored")
+        first = record_change(conn, "emergency_resources", "ingest", 5, row_count=5, data_time=data_time)
+        second = record_change(conn, "emergency_resources", "ingest", 2, row_count=7)
+        dataset = conn.execute(select(Dataset.__table__).where(Dataset.code == "emergency_resources")).one()
+        assert (first, second) == (1, 2) and data_version(conn) == 2
+        assert dataset.name == "应急资源" and dataset.update_cycle == "daily"
+        assert dataset.version == 2 and dataset.row_count == 7 and dataset.last_update_at > data_time
+        assert conn.execute(select(func.count()).select_from(ChangeLog)).scalar_one() == 2
+
+
+def test_a_rolled_back_change_leaves_no_trace(engine):
+    try:
+        with engine.begin() as conn:
+            ensure_dataset(conn, "x", name="x", provider="p")
+            record_change(conn, "x", "ingest", 1)
+            raise RuntimeError("import failed")
+    except RuntimeError:
+        pass
+    with engine.connect() as conn:
+        assert data_version(conn) == 0
+        assert conn.execute(select(func.count()).select_from(Dataset)).scalar_one() == 0

@@ -48,7 +48,7 @@ def test_o3_8h_at_800_still_uses_the_8h_table(hj633):
 
 def test_aqi_is_the_max_and_ties_list_every_primary_pollutant(hj633):
     value, primary = aqi(hj633, {"pm25_24h": [75, 20], "pm10_24h": [150, 30], "no2_1h": [50, 40]})
-    assert value.tolist() == [100, 29]  # PM10 30 → 15; PM2.5 20 → 50/35*20 = 28.57 → 29
+    assert value.tolist() == [100, 30]  # PM2.5 20 → 50/35*20 = 28.57 → 29; PM10 30 → 50/50*30 = 30; NO2 40 → 20
     assert primary[0] == ["pm25_24h", "pm10_24h"] and primary[1] == []  # no primary pollutant at AQI ≤ 50
     assert primary_label(primary[0], "en") == "PM2.5,PM10"
 

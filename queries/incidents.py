@@ -1,0 +1,95 @@
+"""Incident lists, one incident's detail with its lifecycle, and an area's summary.
+
+Personal data (reporter name and phone, exact address) is left out unless the caller asks for it
+with ``include_personal=True``; deciding who may ask is the access layer's job, not this one's.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from sqlalchemy import Connection, func, select
+
+from queries.drill import filtered_points, get_area
+from queries.environment import area_air_quality
+from queries.schema import Incident, IncidentEvent, WorkOrder
+from queries.traffic import area_congestion
+
+PUBLIC_INCIDENT_COLUMNS = (
+    "id", "category", "subtype", "severity", "status", "channel", "title", "description", "lon", "lat",
+    "district_code", "street_code", "community_code", "grid_code", "reported_at", "accepted_at", "dispatched_at",
+    "on_scene_at", "resolved_at", "closed_at", "casualties", "updated_at",
+)
+PERSONAL_INCIDENT_COLUMNS = ("address", "reporter_name", "reporter_phone")
+MAX_LIMIT = 5000
+
+
+def _area_filter(table, area: dict | None) -> list:
+    if area is None or area["level"] == "city":
+        return []
+    return [getattr(table, f"{area['level']}_code") == area["code"]]
+
+
+def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 200, offset: int = 0, include_personal: bool = False, **filters) -> pd.DataFrame:
+    """Incidents newest first, filtered as in ``queries.drill.filtered_points``."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1–{MAX_LIMIT}, not {limit}")
+    names = PUBLIC_INCIDENT_COLUMNS + (PERSONAL_INCIDENT_COLUMNS if include_personal else ())
+    _, where = filtered_points("incidents", **filters)
+    where += _area_filter(Incident, get_area(conn, area) if area else None)
+    stmt = select(*(getattr(Incident, n) for n in names)).where(*where).order_by(Incident.reported_at.desc(), Incident.id).limit(limit).offset(offset)
+    return pd.DataFrame(conn.execute(stmt).all(), columns=list(names))
+
+
+def incident_detail(conn: Connection, incident_id: str, include_personal: bool = False) -> dict | None:
+    """One incident with its lifecycle steps in time order, or None."""
+    names = PUBLIC_INCIDENT_COLUMNS + (PERSONAL_INCIDENT_COLUMNS if include_personal else ())
+    row = conn.execute(select(*(getattr(Incident, n) for n in names)).where(Incident.id == incident_id)).first()
+    if row is None:
+        return None
+    events = conn.execute(
+        select(IncidentEvent.status, IncidentEvent.at, IncidentEvent.actor, IncidentEvent.note)
+        .where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.at, IncidentEvent.id)
+    ).all()
+    return {**row._asdict(), "events": [e._asdict() for e in events]}
+
+
+def _counts(conn: Connection, column, where: list) -> dict:
+    return {key: count for key, count in conn.execute(select(column, func.count()).where(*where).group_by(column)).all()}
+
+
+def area_summary(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime, at: dt.datetime | None = None) -> dict:
+    """What an area looks like over [start, end): incidents and work orders by kind, AQI and congestion now.
+
+    Every block carries the data time it reflects (the newest record counted, or the reading's time).
+    """
+    area = get_area(conn, area_code)
+    _, incident_where = filtered_points("incidents", start=start, end=end)
+    incident_where += _area_filter(Incident, area)
+    _, order_where = filtered_points("workorders", start=start, end=end)
+    order_where += _area_filter(WorkOrder, area)
+    at = at or end
+    by_severity = _counts(conn, Incident.severity, incident_where)
+    by_state = _counts(conn, WorkOrder.state, order_where)
+    return {
+        "area": area,
+        "from": start,
+        "to": end,
+        "incidents": {
+            "total": sum(by_severity.values()),
+            "by_severity": {str(k): v for k, v in sorted(by_severity.items())},
+            "by_category": _counts(conn, Incident.category, incident_where),
+            "open": conn.execute(select(func.count()).select_from(Incident).where(*incident_where, Incident.status.not_in(["resolved", "closed"]))).scalar_one(),
+            "data_time": conn.execute(select(func.max(Incident.reported_at)).where(*incident_where)).scalar(),
+        },
+        "workorders": {
+            "total": sum(by_state.values()),
+            "by_demand_type": _counts(conn, WorkOrder.demand_type, order_where),
+            "by_state": by_state,
+            "overdue": conn.execute(select(func.count()).select_from(WorkOrder).where(
+                *order_where, WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))).scalar_one(),
+            "data_time": conn.execute(select(func.max(WorkOrder.call_time)).where(*order_where)).scalar(),
+        },
+        "air_quality": area_air_quality(conn, area_code, at=at),
+        "traffic": area_congestion(conn, area_code, at=at),
+    }

@@ -36,7 +36,7 @@ def freshness_of(update_cycle: str, last_update_at: dt.datetime | None, now: dt.
 def dataset_freshness(conn: Connection, now: dt.datetime | None = None) -> pd.DataFrame:
     """Every dataset with its cycle, last update, age in seconds and freshness state."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    columns = [Dataset.code, Dataset.name, Dataset.name_en, Dataset.provider, Dataset.sharing_type, Dataset.update_cycle, Dataset.last_update_at, Dataset.row_count, Dataset.version]
+    columns = [Dataset.code, Dataset.name, Dataset.name_en, Dataset.provider, Dataset.provider_en, Dataset.sharing_type, Dataset.update_cycle, Dataset.last_update_at, Dataset.row_count, Dataset.version]
     rows = conn.execute(select(*columns).order_by(Dataset.code)).all()
     frame = pd.DataFrame(rows, columns=[c.key for c in columns])
     # From the rows, not the frame: pandas turns a missing time into NaT, which compares as "stale".

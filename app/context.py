@@ -1,0 +1,35 @@
+"""Per-app state (settings and engines) kept on the Flask server, never at module level.
+
+``create_app`` installs an ``AppContext`` in ``server.extensions``; pages and routes reach it
+through ``current_context()`` while a request is being handled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flask
+from sqlalchemy.engine import Engine
+
+from app.i18n import normalise_lang
+
+EXTENSION_KEY = "cityops"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: object  # queries.settings.Settings
+    engine: Engine  # writes and anything that must see its own writes
+    read_engine: Engine  # the read replica when configured, else ``engine``
+
+
+def install(server: flask.Flask, context: AppContext) -> None:
+    server.extensions[EXTENSION_KEY] = context
+
+
+def current_context() -> AppContext:
+    return flask.current_app.extensions[EXTENSION_KEY]
+
+
+def current_lang(requested=None) -> str:
+    """The language asked for in the URL (``?lang=en``), else the configured default (CITYOPS_LOCALE)."""
+    return normalise_lang(requested, default=current_context().settings.locale)

@@ -1,0 +1,74 @@
+"""``GET /healthz``: is this instance able to serve, and on what? Never a 500.
+
+200 when the database answers (status "degraded" if only the cache fell back to memory or the
+schema is behind), 503 when the database does not.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import flask
+
+from app.context import current_context
+
+
+def _error_text(exc: BaseException) -> str:
+    """The driver's own message, first line only (SQLAlchemy wraps it with SQL and a docs link)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}".strip()
+
+
+def health_report(settings, engine) -> tuple[dict, int]:
+    """The health document and its HTTP status."""
+    from queries.cache import cache_backend
+    from queries.migrate import current_revision, head_revision
+    from queries.writes import data_version
+
+    report: dict = {
+        "status": "ok",
+        "database": "ok",
+        "dialect": engine.dialect.name,
+        "cache": "memory",
+        "data_version": None,
+        "schema_revision": None,
+        "schema_head": None,
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    http_status = 200
+    try:
+        report["schema_head"] = head_revision()
+        report["schema_revision"] = current_revision(engine)
+        with engine.connect() as conn:
+            report["data_version"] = data_version(conn)
+        if report["schema_revision"] != report["schema_head"]:
+            report["status"] = "degraded"
+    except Exception as exc:  # noqa: BLE001 - report, never raise
+        report["status"] = "degraded"
+        report["database"] = _error_text(exc)
+        http_status = 503
+    try:
+        probe = cache_backend(settings)
+        report["cache"] = probe.backend
+        if probe.error:
+            report["cache_error"] = probe.error
+            report["status"] = "degraded"
+    except Exception as exc:  # noqa: BLE001
+        report["cache_error"] = _error_text(exc)
+        report["status"] = "degraded"
+    return report, http_status
+
+
+def register_healthz(server: flask.Flask) -> None:
+    @server.route("/healthz", methods=["GET"])
+    def healthz():
+        try:
+            context = current_context()
+            report, http_status = health_report(context.settings, context.engine)
+        except Exception as exc:  # noqa: BLE001 - the last line of "never a 500"
+            report = {"status": "degraded", "database": _error_text(exc), "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            http_status = 503
+        response = flask.jsonify(report)
+        response.status_code = http_status
+        response.headers["Cache-Control"] = "no-store"
+        return response

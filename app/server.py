@@ -1,0 +1,77 @@
+"""The app factory: ``create_app(settings) -> dash.Dash``, fully offline.
+
+Everything the browser loads is served by this process: Dash's own bundles (``serve_locally``),
+the repo's ``assets/`` folder, no external scripts, stylesheets or fonts. Settings and engines are
+kept on the Flask server (``app.context``); nothing is built at import time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+
+import app as app_package
+from app.context import AppContext, install
+from app.health import register_healthz
+from app.i18n import HTML_LANG, t
+from app.shell import register_shell_callbacks, shell_layout
+
+PACKAGE_DIR = Path(app_package.__file__).resolve().parent
+PAGES_DIR = PACKAGE_DIR / "pages"
+ASSETS_DIR = PACKAGE_DIR.parent / "assets"
+
+# Dash's default page, with <html lang> set for the configured language (CJK glyph choice).
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="{html_lang}">
+    <head>
+        {{%metas%}}
+        <title>{{%title%}}</title>
+        {{%favicon%}}
+        {{%css%}}
+    </head>
+    <body>
+        {{%app_entry%}}
+        <footer>
+            {{%config%}}
+            {{%scripts%}}
+            {{%renderer%}}
+        </footer>
+    </body>
+</html>"""
+
+
+def create_app(settings=None) -> dash.Dash:
+    """A configured Dash app; its Flask server is ``app.server`` (a WSGI application)."""
+    from queries.db import engine_from_settings
+    from queries.settings import get_settings
+
+    settings = settings or get_settings()
+    engine = engine_from_settings(settings)
+    read_engine = engine_from_settings(settings, read=True) if settings.database_read_url else engine
+
+    dash_app = dash.Dash(
+        "app",
+        use_pages=True,
+        pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
+        serve_locally=True,
+        external_scripts=[],
+        external_stylesheets=[],
+        include_pages_meta=False,  # twitter-card meta would advertise an image URL nobody serves
+        title=t("app.window_title", settings.locale),
+        update_title=None,  # no "Updating..." flicker in the tab of an unattended wall
+        # Pages build their layouts from the database per request; validating would call every
+        # page's layout on each worker's first request. Callback ids are checked by the tests.
+        suppress_callback_exceptions=True,
+        index_string=INDEX_TEMPLATE.format(html_lang=HTML_LANG[settings.locale]),
+        enable_mcp=False,
+    )
+    server = dash_app.server
+    server.secret_key = settings.resolved_secret_key()
+    server.json.ensure_ascii = False  # /healthz and JSON routes keep Chinese readable
+    install(server, AppContext(settings=settings, engine=engine, read_engine=read_engine))
+    register_healthz(server)
+
+    dash_app.layout = lambda: shell_layout(settings.locale)
+    register_shell_callbacks(dash_app)
+    return dash_app

@@ -5,6 +5,13 @@ codes of all its ancestors (via the parent chain, so it also works for ingested 
 follow the prefix convention). Points outside the deepest level (e.g. a city that has district
 boundaries but no unit grids yet, or a point in a gap of the grid layer) fall back level by level.
 A point on a shared edge goes to one area deterministically (the first in code order).
+
+Large batches go through ``RasterIndex``: a regular raster over the layer in which every cell
+lying wholly inside one polygon is settled by binning alone, and only points in cells that a
+boundary crosses are tested exactly, against that cell's few candidate polygons in one vectorised
+``intersects_xy`` call. At city scale this assigns ~1M points several times faster than an STRtree
+query or ``geopandas.sjoin`` (see ``cityops bench``). Small batches (a live feed) skip the
+raster, whose build costs more than it saves.
 """
 from __future__ import annotations
 
@@ -14,11 +21,97 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, select
 
+from dataclasses import dataclass
+
 from queries.schema import Area
 from queries.vocab import AREA_LEVEL_CODES
 
 ASSIGNED_LEVELS = ("district", "street", "community", "grid")
 ASSIGNED_COLUMNS = tuple(f"{level}_code" for level in ASSIGNED_LEVELS)
+RASTER_MIN_POINTS = 50_000  # below this, building the raster costs more than it saves
+NO_AREA, MIXED = -1, -2
+
+
+@dataclass(frozen=True)
+class RasterIndex:
+    """Point-in-polygon lookup by binning, exact only where a boundary crosses the cell.
+
+    ``owner[cell]`` is the polygon index that wholly contains the cell, ``NO_AREA`` where no
+    polygon touches it, or ``MIXED``; for mixed cells ``candidates[offsets[c]:offsets[c + 1]]``
+    lists the polygons intersecting it, in ascending index (= code) order.
+    """
+
+    polygons: np.ndarray
+    x0: float
+    y0: float
+    cell: float
+    nx: int
+    ny: int
+    owner: np.ndarray
+    offsets: np.ndarray
+    candidates: np.ndarray
+
+    @classmethod
+    def build(cls, polygons, cells_per_polygon: int = 64, max_cells: int = 2_000_000) -> "RasterIndex":
+        polygons = np.asarray(polygons, dtype=object)
+        shapely.prepare(polygons)
+        x0, y0, x1, y1 = shapely.total_bounds(polygons)
+        target = int(np.clip(len(polygons) * cells_per_polygon, 1024, max_cells))
+        cell = max(np.sqrt(max(x1 - x0, 1e-9) * max(y1 - y0, 1e-9) / target), 1e-9)
+        nx, ny = int(np.ceil((x1 - x0) / cell)) or 1, int(np.ceil((y1 - y0) / cell)) or 1
+        ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
+        ix, iy = ix.ravel(), iy.ravel()
+        boxes = shapely.box(x0 + ix * cell, y0 + iy * cell, x0 + (ix + 1) * cell, y0 + (iy + 1) * cell)
+        box_idx, poly_idx = shapely.STRtree(polygons).query(boxes, predicate="intersects")
+        order = np.lexsort((poly_idx, box_idx))
+        box_idx, poly_idx = box_idx[order], poly_idx[order]
+        counts = np.bincount(box_idx, minlength=len(boxes))
+        owner = np.full(len(boxes), NO_AREA, dtype=np.int32)
+        single = counts[box_idx] == 1
+        inside = shapely.contains_properly(polygons[poly_idx[single]], boxes[box_idx[single]])
+        owner[box_idx[single][inside]] = poly_idx[single][inside]
+        owner[(counts > 0) & (owner == NO_AREA)] = MIXED
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        return cls(polygons, float(x0), float(y0), float(cell), nx, ny, owner, offsets, poly_idx.astype(np.int32))
+
+    def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Index of the polygon containing each point (first in index order on a shared edge), or NO_AREA."""
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((x - self.x0) / self.cell)
+            iy = np.floor((y - self.y0) / self.cell)
+        # A point on the far edge of the extent belongs to the last cell.
+        ix = np.where(ix == self.nx, self.nx - 1, ix)
+        iy = np.where(iy == self.ny, self.ny - 1, iy)
+        valid = np.isfinite(ix) & np.isfinite(iy) & (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        cells = np.where(valid, iy * self.nx + ix, 0).astype(np.int64)
+        found = np.where(valid, self.owner[cells], NO_AREA).astype(np.int64)
+        mixed = np.flatnonzero(found == MIXED)
+        found[mixed] = NO_AREA
+        if len(mixed) == 0:
+            return found
+        mixed_cells = cells[mixed]
+        per_point = self.offsets[mixed_cells + 1] - self.offsets[mixed_cells]
+        pair_point = np.repeat(np.arange(len(mixed)), per_point)
+        pair_rank = np.arange(len(pair_point)) - np.repeat(np.cumsum(per_point) - per_point, per_point)
+        pair_polygon = self.candidates[np.repeat(self.offsets[mixed_cells], per_point) + pair_rank]
+        hit = shapely.intersects_xy(self.polygons[pair_polygon], x[mixed][pair_point], y[mixed][pair_point])
+        hit_point, hit_polygon = pair_point[hit], pair_polygon[hit]
+        first = np.concatenate(([True], hit_point[1:] != hit_point[:-1])) if len(hit_point) else np.zeros(0, bool)
+        found[mixed[hit_point[first]]] = hit_polygon[first]
+        return found
+
+
+def locate_with_strtree(polygons, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Same contract as ``RasterIndex.locate``, by a direct STRtree query (cheaper for small batches)."""
+    found = np.full(len(x), NO_AREA, dtype=np.int64)
+    usable = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    point_idx, area_idx = shapely.STRtree(polygons).query(shapely.points(x[usable], y[usable]), predicate="intersects")
+    if len(point_idx):
+        order = np.lexsort((area_idx, point_idx))
+        point_idx, area_idx = point_idx[order], area_idx[order]
+        first = np.concatenate(([True], point_idx[1:] != point_idx[:-1]))
+        found[usable[point_idx[first]]] = area_idx[first]
+    return found
 
 
 def load_areas(conn: Connection, levels: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
@@ -50,7 +143,8 @@ def assign_points(areas: gpd.GeoDataFrame, lon, lat) -> pd.DataFrame:
     """Codes of the containing district, street, community and grid for each (lon, lat).
 
     Returns a frame aligned with the input (same length and order); codes are None where no
-    loaded area contains the point or where a level is not loaded.
+    loaded area contains the point or where a level is not loaded. ``areas`` must be in code
+    order (``load_areas`` is) for edge ties to resolve to the first code.
     """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
@@ -58,7 +152,6 @@ def assign_points(areas: gpd.GeoDataFrame, lon, lat) -> pd.DataFrame:
     if len(lon) == 0 or areas is None or areas.empty:
         return pd.DataFrame(codes, columns=list(ASSIGNED_COLUMNS), dtype=object)
     ancestry_rows, ancestry_codes = _ancestry(areas)
-    points = shapely.points(lon, lat)
     pending = np.isfinite(lon) & np.isfinite(lat)
     for level in reversed(ASSIGNED_LEVELS):  # deepest first
         if not pending.any():
@@ -66,17 +159,14 @@ def assign_points(areas: gpd.GeoDataFrame, lon, lat) -> pd.DataFrame:
         layer = areas[areas["level"] == level]
         if layer.empty:
             continue
-        tree = shapely.STRtree(layer.geometry.values)
         candidates = np.flatnonzero(pending)
-        point_idx, area_idx = tree.query(points[candidates], predicate="intersects")
-        if len(point_idx) == 0:
-            continue
-        # First hit per point; the layer is in code order so ties resolve deterministically.
-        order = np.lexsort((area_idx, point_idx))
-        point_idx, area_idx = point_idx[order], area_idx[order]
-        first = np.concatenate(([True], point_idx[1:] != point_idx[:-1]))
-        hit_points = candidates[point_idx[first]]
+        polygons = layer.geometry.to_numpy()
+        if len(candidates) >= RASTER_MIN_POINTS:
+            found = RasterIndex.build(polygons).locate(lon[candidates], lat[candidates])
+        else:
+            found = locate_with_strtree(polygons, lon[candidates], lat[candidates])
+        hit = found != NO_AREA
         layer_rows = np.array([ancestry_rows[c] for c in layer["code"]])
-        codes[hit_points] = ancestry_codes[layer_rows[area_idx[first]]]
-        pending[hit_points] = False
+        codes[candidates[hit]] = ancestry_codes[layer_rows[found[hit]]]
+        pending[candidates[hit]] = False
     return pd.DataFrame(codes, columns=list(ASSIGNED_COLUMNS), dtype=object)

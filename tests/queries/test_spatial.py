@@ -1,5 +1,6 @@
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from queries.spatial import assign_points
@@ -68,3 +69,38 @@ def test_areas_without_prefix_codes_use_the_parent_chain():
 
 def test_empty_input():
     assert len(assign_points(AREAS, [], [])) == 0
+
+
+def _voronoi_tiling(count: int, seed: int):
+    """A tiling like real unit grids: dense small cells in a core, large ones outside, clipped to land."""
+    rng = np.random.default_rng(seed)
+    seeds = np.vstack([rng.normal([119.2, 34.6], [0.03, 0.02], (count // 2, 2)), np.column_stack([rng.uniform(119.0, 119.4, count // 2), rng.uniform(34.4, 34.8, count // 2)])])
+    land = shapely.Polygon([(119.0, 34.4), (119.4, 34.4), (119.35, 34.8), (119.0, 34.8)])  # a slanted coast
+    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=land)), land)
+    return cells[~shapely.is_empty(cells)], rng
+
+
+def test_raster_index_agrees_with_strtree_on_a_realistic_tiling():
+    cells, rng = _voronoi_tiling(2000, 3)
+    x = np.concatenate([rng.normal(119.2, 0.03, 60000), rng.uniform(118.95, 119.45, 40000), [np.nan, 119.0, 119.4]])
+    y = np.concatenate([rng.normal(34.6, 0.02, 60000), rng.uniform(34.35, 34.85, 40000), [34.5, 34.4, 34.8]])
+    # Points exactly on shared vertices and edges of the tiling, where ties must resolve the same way.
+    vertices = shapely.get_coordinates(cells[:50])
+    x, y = np.concatenate([x, vertices[:, 0]]), np.concatenate([y, vertices[:, 1]])
+    from queries.spatial import NO_AREA, RasterIndex, locate_with_strtree
+
+    raster = RasterIndex.build(cells).locate(x, y)
+    direct = locate_with_strtree(cells, x, y)
+    assert np.array_equal(raster, direct)
+    assert (raster == NO_AREA).sum() > 0 and (raster != NO_AREA).sum() > 80000  # some uniform points fall in the sea
+
+
+def test_large_batches_take_the_raster_path_with_the_same_answer():
+    cells, rng = _voronoi_tiling(400, 5)
+    areas = gpd.GeoDataFrame(
+        {"code": [f"320706001001{i:03d}" for i in range(len(cells))], "level": "grid", "parent_code": None}, geometry=cells
+    )
+    x, y = rng.uniform(119.0, 119.4, 60000), rng.uniform(34.4, 34.8, 60000)
+    big = assign_points(areas, x, y)["grid_code"]
+    small = pd.concat([assign_points(areas, x[i : i + 20000], y[i : i + 20000])["grid_code"] for i in range(0, 60000, 20000)], ignore_index=True)
+    assert big.equals(small)

@@ -39,9 +39,212 @@ def db_upgrade() -> None:
 
 # --- serve: app shell (owner: app shell) -------------------------------------------------------
 
+
+def _build_demo_city_if_empty(engine, settings) -> None:
+    """First start on an empty database: build the demo city, with a progress bar."""
+    import importlib
+
+    from queries.overview import area_count
+
+    with engine.connect() as conn:
+        if area_count(conn) > 0:
+            return
+    try:
+        demo = importlib.import_module("queries.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name != "queries.demo":
+            raise  # a real missing dependency inside the demo package must not be hidden
+        demo = None
+    ensure_demo_city = getattr(demo, "ensure_demo_city", None)
+    if ensure_demo_city is None:  # the demo city is not part of this build yet
+        click.echo("empty database and no demo city available: starting with no data", err=True)
+        return
+    with click.progressbar(length=1000, label="building demo city", show_percent=True, width=32) as bar:
+
+        def progress(step_label: str, fraction: float) -> None:
+            bar.label = f"demo city: {step_label}"
+            target = int(max(0.0, min(1.0, fraction)) * 1000)
+            if target > bar.pos:
+                bar.update(target - bar.pos)
+
+        built = ensure_demo_city(engine, scale=settings.demo_scale, seed=settings.demo_seed, progress=progress)
+        bar.update(1000 - bar.pos)
+    if built:
+        click.echo(f"demo city built (scale={settings.demo_scale}, seed={settings.demo_seed})")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="1 = built-in server; more = gunicorn processes.")
+@click.option("--debug", is_flag=True, help="Dash dev tools in the browser and verbose logs (never on a production wall).")
+def serve(host: str, port: int, workers: int, debug: bool) -> None:
+    """Serve the dashboard: migrate the schema, build the demo city on an empty database, listen."""
+    from queries.settings import get_settings
+
+    settings = get_settings()
+    engine = _engine(settings)
+    try:
+        _build_demo_city_if_empty(engine, settings)
+    finally:
+        engine.dispose()  # no pooled connection may cross into gunicorn's forked workers
+
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    click.echo(f"cityops serving on http://{shown_host}:{port}/  (workers={workers}, database={engine.dialect.name})")
+    if workers > 1:
+        from app.wsgi import run_gunicorn
+
+        run_gunicorn(host, port, workers, settings, debug=debug)
+    else:
+        from app.server import create_app
+
+        create_app(settings).run(host=host, port=port, debug=debug, use_reloader=False, dev_tools_hot_reload=False)
+
+
 # --- demo: demo city (owner: demo city) --------------------------------------------------------
 
 # --- ingest and areas (owner: ingest) ----------------------------------------------------------
+
+_INGEST_KINDS = {
+    "boundaries": "Administrative areas and unit grids (polygons) into areas.",
+    "incidents": "Emergency incidents (points) into incidents.",
+    "workorders": "12345 hotline work orders into work_orders.",
+    "readings": "Air-quality, traffic-detector and sensor readings.",
+    "indicators": "Indicator definitions (--definitions) and/or values per area and time.",
+    "resources": "Emergency resources (fire stations, shelters, depots…) into resources.",
+    "roads": "Road segments (lines) into road_segments.",
+}
+_AREA_LEVELS = ("city", "district", "street", "community", "grid")
+
+
+class _IngestCommand(click.Command):
+    """Lists the kind's target fields in --help (imported only when help is shown)."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from queries.ingest import SUPPORTED, describe_kind
+
+        formatter.write_paragraph()
+        formatter.write_text(f"Files: {SUPPORTED}. Rows in messages are numbered as a spreadsheet shows them (header = row 1); features from 1.")
+        formatter.write_paragraph()
+        formatter.write("Target fields (--map TARGET=SOURCE; unmapped ones are matched from common Chinese/English column names):\n")
+        for line in describe_kind(self.name).splitlines():
+            formatter.write(f"  {line}\n")
+
+
+def _common_ingest_options(func):
+    options = (
+        click.option("--map", "mappings", multiple=True, metavar="TARGET=SOURCE", help="Map a source column/property to a target field (repeatable; wins over automatic matching)."),
+        click.option("--crs", default=None, help="Coordinate system of the input: EPSG:4326 (default), EPSG:4490, EPSG:3857, EPSG:xxxx, gcj02, bd09."),
+        click.option("--encoding", default=None, help="Text encoding of CSV/Shapefile attributes: utf-8, utf-8-sig, gbk, gb18030 (default: detect)."),
+        click.option("--sheet", default=None, help="XLSX sheet name or number (default: the first)."),
+        click.option("--layer", default=None, help="GeoPackage layer (or shapefile name inside a zip)."),
+        click.option("--dataset", default=None, help="Catalogue dataset code (default per kind)."),
+        click.option("--provider", default=None, help="Provider department of the dataset (default per kind)."),
+        click.option("--z-is-local", is_flag=True, help="Read a trailing 'Z' as Beijing time (the pm25.in/CNEMC mirror quirk)."),
+        click.option("--dry-run", is_flag=True, help="Validate and report, write nothing."),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_ingest(kind: str, file, mappings, as_json: bool, **options) -> None:
+    import json
+    import sys
+
+    from queries.ingest import IngestError, ingest_file, parse_mapping_options
+
+    try:
+        mapping = parse_mapping_options(mappings)
+        engine = _engine()
+        try:
+            report = ingest_file(engine, kind, file, mapping=mapping, **options)
+        finally:
+            engine.dispose()
+    except IngestError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the contract is a message and a non-zero exit, never a traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        click.echo(f"ingest {kind} failed: {type(exc).__name__}: {first}. Nothing was imported.", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if as_json else report.render())
+
+
+@main.group()
+def ingest() -> None:
+    """Import department files (GeoJSON, Shapefile, GeoPackage, CSV, XLSX) — atomic and idempotent."""
+
+
+@ingest.command("boundaries", cls=_IngestCommand, help=_INGEST_KINDS["boundaries"])
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--level", type=click.Choice(_AREA_LEVELS), default=None, help="Level of every feature (default: a level field, else from the code length).")
+@click.option("--parent", default=None, help="Parent area code of every feature (default: a parent field, else from the code prefix).")
+@_common_ingest_options
+def ingest_boundaries(file, mappings, as_json, **options) -> None:
+    _run_ingest("boundaries", file, mappings, as_json, **options)
+
+
+@ingest.command("readings", cls=_IngestCommand, help=_INGEST_KINDS["readings"])
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--type", "reading_type", type=click.Choice(("aq", "traffic", "water_level", "water_quality", "sensor")), default=None, help="Kind of readings (default: detected from the columns).")
+@_common_ingest_options
+def ingest_readings(file, mappings, as_json, **options) -> None:
+    _run_ingest("readings", file, mappings, as_json, **options)
+
+
+@ingest.command("indicators", cls=_IngestCommand, help=_INGEST_KINDS["indicators"])
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--definitions", type=click.Path(dir_okay=False), default=None, help="File of indicator definitions, imported in the same transaction.")
+@_common_ingest_options
+def ingest_indicators(file, mappings, as_json, **options) -> None:
+    _run_ingest("indicators", file, mappings, as_json, **options)
+
+
+def _simple_ingest_command(kind: str) -> None:
+    @ingest.command(kind, cls=_IngestCommand, help=_INGEST_KINDS[kind])
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @_common_ingest_options
+    def command(file, mappings, as_json, **options) -> None:
+        _run_ingest(kind, file, mappings, as_json, **options)
+
+
+for _kind in ("incidents", "workorders", "resources", "roads"):
+    _simple_ingest_command(_kind)
+
+
+@main.command()
+@click.option("--level", type=click.Choice(_AREA_LEVELS), default=None, help="Only this level.")
+@click.option("--parent", default=None, help="Only the children of this area code.")
+@click.option("--json", "as_json", is_flag=True, help="JSON list of {code, name, level, parent, area_km2}.")
+def areas(level, parent, as_json) -> None:
+    """List the loaded areas (city → district → street → community → grid)."""
+    import json
+
+    from queries.areas import list_areas
+
+    engine = _engine()
+    try:
+        with engine.connect() as conn:
+            frame = list_areas(conn, level=level, parent=parent)
+    finally:
+        engine.dispose()
+    records = [
+        {"code": r.code, "name": r.name, "level": r.level, "parent": r.parent, "area_km2": None if r.area_km2 is None or r.area_km2 != r.area_km2 else round(float(r.area_km2), 4)}
+        for r in frame.itertuples(index=False)
+    ]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no areas loaded (cityops ingest boundaries FILE)")
+        return
+    for r in records:
+        area = "" if r["area_km2"] is None else f"{r['area_km2']:.2f} km²"
+        click.echo(f"{r['code']:<15} {r['level']:<9} {r['name']:<20} {r['parent'] or '':<15} {area}")
+    click.echo(f"{len(records)} areas")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,7 @@ through ``current_context()`` while a request is being handled.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import flask
 from sqlalchemy.engine import Engine
@@ -20,6 +20,15 @@ class AppContext:
     settings: object  # queries.settings.Settings
     engine: Engine  # writes and anything that must see its own writes
     read_engine: Engine  # the read replica when configured, else ``engine``
+    # The query cache (queries.cache.QueryCache): Redis when CITYOPS_REDIS_URL is set, else in-process.
+    # Built from the settings when not given, so every app instance has exactly one.
+    cache: object = field(default=None)
+
+    def __post_init__(self):
+        if self.cache is None:
+            from queries.cache import QueryCache
+
+            object.__setattr__(self, "cache", QueryCache.from_settings(self.settings))
 
 
 def install(server: flask.Flask, context: AppContext) -> None:

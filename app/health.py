@@ -19,8 +19,12 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(original).__name__}: {lines[0] if lines else ''}".strip()
 
 
-def health_report(settings, engine) -> tuple[dict, int]:
-    """The health document and its HTTP status."""
+def health_report(settings, engine, cache=None) -> tuple[dict, int]:
+    """The health document and its HTTP status.
+
+    ``cache`` is the app's QueryCache: its status is what requests actually get (circuit breaker
+    included); without one, Redis is probed from the settings.
+    """
     from queries.cache import cache_backend
     from queries.migrate import current_revision, head_revision
     from queries.writes import data_version
@@ -48,7 +52,7 @@ def health_report(settings, engine) -> tuple[dict, int]:
         report["database"] = _error_text(exc)
         http_status = 503
     try:
-        probe = cache_backend(settings)
+        probe = cache.status() if cache is not None else cache_backend(settings)
         report["cache"] = probe.backend
         if probe.error:
             report["cache_error"] = probe.error
@@ -64,7 +68,7 @@ def register_healthz(server: flask.Flask) -> None:
     def healthz():
         try:
             context = current_context()
-            report, http_status = health_report(context.settings, context.engine)
+            report, http_status = health_report(context.settings, context.engine, getattr(context, "cache", None))
         except Exception as exc:  # noqa: BLE001 - the last line of "never a 500"
             report = {"status": "degraded", "database": _error_text(exc), "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
             http_status = 503

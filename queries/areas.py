@@ -4,12 +4,14 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, case, select
 
+from queries.cache import cached
 from queries.schema import Area
 from queries.vocab import AREA_LEVEL_CODES
 
 AREA_COLUMNS = ("code", "name", "level", "parent", "area_km2")
 
 
+@cached(tables=("areas",))
 def list_areas(conn: Connection, level: str | None = None, parent: str | None = None) -> pd.DataFrame:
     """Loaded areas (code, name, level, parent, area_km2), city first then by level and code."""
     depth = case({code: i for i, code in enumerate(AREA_LEVEL_CODES)}, value=Area.level, else_=len(AREA_LEVEL_CODES))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from queries.cache import cached
 from queries.schema import Area, Incident, WorkOrder
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": "grid"}
@@ -22,6 +23,7 @@ class UnknownArea(LookupError):
     pass
 
 
+@cached(tables=("areas",))
 def get_area(conn: Connection, code: str) -> dict:
     row = conn.execute(select(Area.code, Area.name, Area.name_en, Area.level, Area.parent_code).where(Area.code == code)).first()
     if row is None:
@@ -29,6 +31,7 @@ def get_area(conn: Connection, code: str) -> dict:
     return dict(row._mapping)
 
 
+@cached(tables=("areas",))
 def children(conn: Connection, code: str) -> pd.DataFrame:
     rows = conn.execute(select(Area.code, Area.name, Area.name_en, Area.level).where(Area.parent_code == code).order_by(Area.code)).all()
     return pd.DataFrame(rows, columns=["code", "name", "name_en", "level"])
@@ -70,6 +73,7 @@ def filtered_points(
     return table, where
 
 
+@cached(tables=("incidents", "work_orders", "areas"))
 def child_counts(conn: Connection, area_code: str, source: str = "incidents", **filters) -> pd.DataFrame:
     """``code, name, name_en, value`` for every child of ``area_code`` (empty for a unit grid)."""
     area = get_area(conn, area_code)

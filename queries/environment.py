@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, select
 
 from queries.airquality import AqiStandard, aqi, level_of, load_standard, primary_label
+from queries.cache import cached
 from queries.drill import get_area
 from queries.schema import AirQualityReading, Sensor
 
@@ -40,6 +41,7 @@ def _rate(frame: pd.DataFrame, standard: AqiStandard) -> pd.DataFrame:
     )
 
 
+@cached(tables=("aq_readings", "sensors"))
 def station_air_quality(conn: Connection, at: dt.datetime | None = None, standard: AqiStandard | None = None) -> pd.DataFrame:
     """Latest reading of every station at or before ``at`` (within LOOKBACK), rated."""
     standard = standard or load_standard()
@@ -64,6 +66,7 @@ def _stations_in(stations: pd.DataFrame, area: dict) -> pd.DataFrame:
     return stations[stations[f"{area['level']}_code"] == area["code"]]
 
 
+@cached(tables=("aq_readings", "sensors", "areas"))
 def area_air_quality(conn: Connection, area_code: str, at: dt.datetime | None = None, standard: AqiStandard | None = None) -> dict:
     """AQI of an area from its stations' mean concentrations, with data time and scope."""
     standard = standard or load_standard()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from queries.cache import cached
 from queries.drill import filtered_points, get_area
 from queries.schema import Area, Sensor
 
@@ -43,6 +44,7 @@ def has_grids(conn: Connection, within: str | None = None) -> bool:
     return conn.execute(stmt.limit(1)).first() is not None
 
 
+@cached(tables=("incidents", "work_orders", "sensors", "areas"))
 def grid_aggregate(conn: Connection, source: str = "incidents", within: str | None = None, value_column: str | None = None,
                    with_geometry: bool = False, **filters) -> pd.DataFrame | gpd.GeoDataFrame:
     """Per unit grid: ``count`` of points, and ``mean`` of ``value_column`` when given."""
@@ -60,6 +62,7 @@ def grid_aggregate(conn: Connection, source: str = "incidents", within: str | No
     return gpd.GeoDataFrame(frame, geometry=[shapes.get(c) for c in frame["code"]], crs="EPSG:4326")
 
 
+@cached(tables=("incidents", "work_orders", "sensors", "areas"))
 def h3_aggregate(conn: Connection, source: str = "incidents", within: str | None = None, resolution: int = H3_DEFAULT_RESOLUTION,
                  value_column: str | None = None, **filters) -> pd.DataFrame:
     """Per H3 cell: ``count`` (and ``mean`` of ``value_column``), with the cell centre's lon/lat."""

@@ -10,6 +10,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from queries.cache import cached
 from queries.drill import filtered_points, get_area
 from queries.environment import area_air_quality
 from queries.schema import Incident, IncidentEvent, WorkOrder
@@ -30,6 +31,7 @@ def _area_filter(table, area: dict | None) -> list:
     return [getattr(table, f"{area['level']}_code") == area["code"]]
 
 
+@cached(tables=("incidents", "areas"))
 def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 200, offset: int = 0, include_personal: bool = False, **filters) -> pd.DataFrame:
     """Incidents newest first, filtered as in ``queries.drill.filtered_points``."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -41,6 +43,7 @@ def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 20
     return pd.DataFrame(conn.execute(stmt).all(), columns=list(names))
 
 
+@cached(tables=("incidents", "incident_events"))
 def incident_detail(conn: Connection, incident_id: str, include_personal: bool = False) -> dict | None:
     """One incident with its lifecycle steps in time order, or None."""
     names = PUBLIC_INCIDENT_COLUMNS + (PERSONAL_INCIDENT_COLUMNS if include_personal else ())
@@ -58,6 +61,7 @@ def _counts(conn: Connection, column, where: list) -> dict:
     return {key: count for key, count in conn.execute(select(column, func.count()).where(*where).group_by(column)).all()}
 
 
+@cached(tables=("incidents", "work_orders", "areas", "aq_readings", "sensors", "road_speeds", "road_segments"))
 def area_summary(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime, at: dt.datetime | None = None) -> dict:
     """What an area looks like over [start, end): incidents and work orders by kind, AQI and congestion now.
 

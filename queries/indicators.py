@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from queries.cache import cached
 from queries.schema import Dataset, Indicator, IndicatorValue
 
 COMPARISONS = {"yesterday": dt.timedelta(days=1), "last_week": dt.timedelta(days=7)}
@@ -33,6 +34,7 @@ def threshold_status(value: float | None, good_direction: str, warn: float | Non
     return "ok"
 
 
+@cached(tables=("indicators", "datasets"))
 def list_indicators(conn: Connection, codes: Sequence[str] | None = None, domain: str | None = None) -> pd.DataFrame:
     stmt = select(*(getattr(Indicator, c) for c in INDICATOR_COLUMNS), Dataset.name.label("dataset_name"), Dataset.provider, Dataset.update_cycle)
     stmt = stmt.outerjoin(Dataset, Dataset.code == Indicator.dataset_code).order_by(Indicator.code)
@@ -43,6 +45,7 @@ def list_indicators(conn: Connection, codes: Sequence[str] | None = None, domain
     return pd.DataFrame(conn.execute(stmt).all(), columns=[*INDICATOR_COLUMNS, "dataset_name", "provider", "update_cycle"])
 
 
+@cached(tables=("indicator_values",))
 def indicator_series(conn: Connection, indicator_code: str, area_code: str, start: dt.datetime | None = None, end: dt.datetime | None = None) -> pd.DataFrame:
     """``ts, value`` in time order over [start, end)."""
     stmt = select(IndicatorValue.ts, IndicatorValue.value).where(IndicatorValue.indicator_code == indicator_code, IndicatorValue.area_code == area_code)
@@ -63,6 +66,7 @@ def _value_at_or_before(conn: Connection, indicator_code: str, area_code: str, m
     return conn.execute(stmt).scalar()
 
 
+@cached(tables=("indicators", "indicator_values", "datasets"))
 def indicator_latest(conn: Connection, area_code: str, codes: Sequence[str] | None = None, as_of: dt.datetime | None = None) -> pd.DataFrame:
     """Per indicator: latest value and its data time (``ts``), the comparison values and changes, threshold status.
 

@@ -109,6 +109,15 @@ class Dataset(Base):
     description: Mapped[str | None] = mapped_column(Text)
 
 
+class DatasetTable(Base):
+    """Which tables a dataset's rows live in, recorded by ``record_change``: lets the cache
+    invalidate exactly the queries reading those tables without scanning them."""
+
+    __tablename__ = "dataset_tables"
+    dataset_code: Mapped[str] = mapped_column(String(64), ForeignKey("datasets.code", ondelete="CASCADE"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class Indicator(Base):
     __tablename__ = "indicators"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, and_, func, select
 
+from queries.cache import cached
 from queries.drill import get_area
 from queries.schema import Area, RoadSegment, RoadSpeed
 from queries.vocab import CONGESTION_BANDS, Term
@@ -28,6 +29,7 @@ def congestion_band(index: float | None) -> Term | None:
     return CONGESTION_BANDS[-1][2]  # 10 (and any overshoot) is the top band
 
 
+@cached(tables=("road_speeds", "road_segments"))
 def segment_congestion(conn: Connection, at: dt.datetime | None = None, road_classes: list[str] | None = None) -> pd.DataFrame:
     """Latest speed and congestion index of every segment at or before ``at`` (within LOOKBACK)."""
     window = [RoadSpeed.ts <= at, RoadSpeed.ts > at - LOOKBACK] if at is not None else []
@@ -59,6 +61,7 @@ def _segments_in_area(conn: Connection, segments: pd.DataFrame, area: dict) -> p
     return segments[shapely.contains(polygon, midpoints)]
 
 
+@cached(tables=("road_speeds", "road_segments", "areas"))
 def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = None, worst: int = 5) -> dict:
     """Length-weighted congestion index of an area, its band, data time and worst segments."""
     area = get_area(conn, area_code)
@@ -80,6 +83,7 @@ def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = N
     return result
 
 
+@cached(tables=("road_speeds", "road_segments", "areas"))
 def congestion_series(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """Hourly length-weighted congestion index of a city or district over [start, end)."""
     area = get_area(conn, area_code)

@@ -317,6 +317,7 @@ def write(conn: Connection, table: Table, frame: pd.DataFrame, key: list[str], r
     """Bulk upsert by natural key; counts new vs updated rows from the table size."""
     before = count_rows(conn, table)
     upsert(conn, table, to_records(frame), key, update_columns)
+    report.tables.add(table.name)
     after = count_rows(conn, table)
     report.rows_written += len(frame)
     report.inserted += after - before
@@ -354,7 +355,7 @@ def close_dataset(conn: Connection, code: str, table: Table, report: IngestRepor
         newest = pd.Timestamp(data_time).to_pydatetime()
         newest = min(newest, dt.datetime.now(dt.timezone.utc))  # a future deadline is not data freshness
     report.data_version = record_change(
-        conn, code, "ingest", report.rows_written, row_count=report.row_count, data_time=newest,
+        conn, code, "ingest", report.rows_written, tables=sorted(report.tables | {table.name}), row_count=report.row_count, data_time=newest,
         detail={"kind": report.kind, "file": report.file, "inserted": report.inserted, "updated": report.updated, "repairs": len(report.repairs)},
     )
 

@@ -217,5 +217,6 @@ def _ensure_sensors(conn: Connection, ctx: Context, ids: pd.Series, kind: str | 
         frame = new.assign(dataset_code=dataset_code, updated_at=ctx.now)
         # Existing sensors are never touched: only ids unknown at validation time are inserted.
         upsert(conn, Sensor.__table__, to_records(frame), ["id"], update_columns=[])
+        ctx.report.tables.add(Sensor.__table__.name)
 
     return create

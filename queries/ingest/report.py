@@ -77,6 +77,7 @@ class IngestReport:
     repairs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: dict[str, int] = field(default_factory=dict)  # e.g. sensors created
+    tables: set[str] = field(default_factory=set)  # tables written, declared to the catalogue for the cache
 
     def render(self, max_lines: int = 200) -> str:
         lines = [f"{self.file}: {self.kind}, {self.rows_read} records read"]

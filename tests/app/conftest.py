@@ -50,7 +50,7 @@ def seed_small_platform(engine, now: dt.datetime | None = None) -> None:
     now = now or dt.datetime.now(dt.timezone.utc)
     with engine.begin() as conn:
         conn.execute(insert(Area), [
-            {"code": "320700", "level": "city", "name": "连云港市", "name_en": "Lianyungang"},
+            {"code": "320700", "level": "city", "name": "连云港市", "name_en": "Lianyungang", "parent_code": None},
             {"code": "320706", "level": "district", "name": "海州区", "name_en": "Haizhou", "parent_code": "320700"},
             {"code": "320707", "level": "district", "name": "赣榆区", "name_en": "Ganyu", "parent_code": "320700"},
         ])

@@ -96,3 +96,17 @@ def test_healthz_is_503_when_the_schema_is_missing(tmp_path):
     assert status == 503
     assert body["status"] == "degraded"
     assert body["schema_revision"] is None
+
+
+def test_healthz_reports_the_app_caches_own_state_without_probing_each_time(sqlite_engine, tmp_path):
+    """The live cache answers /healthz: after Redis failed, its circuit breaker (not a new probe) is reported."""
+    from app.context import EXTENSION_KEY
+    from queries.cache import QueryCache
+
+    server = create_app(make_settings(tmp_path, url_of(sqlite_engine), redis_url="redis://127.0.0.1:1/0")).server
+    cache = server.extensions[EXTENSION_KEY].cache
+    assert isinstance(cache, QueryCache)
+    client = server.test_client()
+    bodies = [client.get("/healthz").get_json() for _ in range(3)]
+    assert all(body["cache"] == "memory" and body["cache_error"] for body in bodies)
+    assert cache.counters.redis_failures == 1  # the breaker held for the next two checks

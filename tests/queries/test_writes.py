@@ -1,5 +1,6 @@
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 
 from queries.schema import ChangeLog, Dataset, Resource
@@ -14,6 +15,53 @@ def test_upsert_inserts_then_updates_by_natural_key(engine):
         found = dict(conn.execute(select(Resource.id, Resource.name)).all())
         count = conn.execute(select(func.count()).select_from(Resource)).scalar_one()
     assert count == 2 and found == {"fs1": "海州特勤站", "h1": "市一院"}
+
+
+def test_upsert_refuses_rows_with_different_keys(engine):
+    with engine.begin() as conn, pytest.raises(ValueError, match="same keys"):
+        upsert(conn, Resource.__table__, [{"id": "a", "kind": "shelter", "name": "x"}, {"id": "b", "kind": "shelter"}], key=["id"])
+
+
+def test_upsert_keeps_the_last_row_of_a_repeated_key_and_fills_column_defaults(engine):
+    rows = [{"id": f"r{i % 2500}", "kind": "shelter", "name": f"避难场所{i}"} for i in range(5000)]  # big enough for COPY
+    with engine.begin() as conn:
+        assert upsert(conn, Resource.__table__, rows, key=["id"]) == 2500
+        names = dict(conn.execute(select(Resource.id, Resource.name)).all())
+    assert names["r0"] == "避难场所2500" and len(names) == 2500
+
+
+def test_upsert_large_batches_round_trip_every_type(engine):
+    """The bulk paths (COPY on PostgreSQL, executemany on SQLite) store what the plain path stores."""
+    import datetime as dt
+
+    import shapely
+
+    from queries.schema import Incident
+
+    when = dt.datetime(2026, 11, 21, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    rows = [{"id": f"i{i}", "category": "accident", "severity": 4, "status": "reported", "reported_at": when,
+             "lon": 119.2, "lat": 34.6, "geom": shapely.Point(119.2, 34.6 + i * 1e-6)} for i in range(3000)]
+    with engine.begin() as conn:
+        upsert(conn, Incident.__table__, rows, key=["id"])
+        shelters = [{"id": f"s{i}", "kind": "shelter", "name": "x", "properties": {"楼层": i, "open": True}} for i in range(3000)]
+        upsert(conn, Resource.__table__, shelters, key=["id"])
+        got = conn.execute(select(Incident.reported_at, Incident.geom).where(Incident.id == "i2999")).one()
+        props = conn.execute(select(Resource.properties).where(Resource.id == "s3")).scalar_one()
+    assert got.reported_at == when and got.geom.equals(shapely.Point(119.2, 34.6 + 2999e-6))
+    assert props == {"楼层": 3, "open": True}
+
+
+@pytest.mark.parametrize("rows", [10, 3000])
+def test_upsert_stores_nan_and_nat_as_null(engine, rows):
+    import math
+
+    import pandas as pd
+
+    batch = [{"id": f"r{i}", "kind": "shelter", "name": "x", "address": math.nan, "capacity": math.nan, "updated_at": pd.NaT} for i in range(rows)]
+    with engine.begin() as conn:
+        upsert(conn, Resource.__table__, batch, key=["id"])
+        stored = conn.execute(select(Resource.address, Resource.capacity, Resource.updated_at).where(Resource.id == "r1")).one()
+    assert tuple(stored) == (None, None, None)
 
 
 def test_upsert_chunks_large_batches(engine):

@@ -6,7 +6,7 @@ follow the prefix convention). Points outside the deepest level (e.g. a city tha
 boundaries but no unit grids yet, or a point in a gap of the grid layer) fall back level by level.
 A point on a shared edge goes to one area deterministically (the first in code order).
 
-Large batches go through ``RasterIndex``: a regular raster over the layer in which every cell
+Large batches go through ``RasterIndex`` (kept by ``AreaLocator`` across batches): a regular raster over the layer in which every cell
 lying wholly inside one polygon is settled by binning alone, and only points in cells that a
 boundary crosses are tested exactly, against that cell's few candidate polygons in one vectorised
 ``intersects_xy`` call. At city scale this assigns ~1M points several times faster than an STRtree
@@ -52,7 +52,7 @@ class RasterIndex:
     candidates: np.ndarray
 
     @classmethod
-    def build(cls, polygons, cells_per_polygon: int = 64, max_cells: int = 2_000_000) -> "RasterIndex":
+    def build(cls, polygons, cells_per_polygon: int = 256, max_cells: int = 3_000_000) -> "RasterIndex":
         polygons = np.asarray(polygons, dtype=object)
         shapely.prepare(polygons)
         x0, y0, x1, y1 = shapely.total_bounds(polygons)
@@ -139,34 +139,52 @@ def _ancestry(areas: pd.DataFrame) -> tuple[dict[str, int], np.ndarray]:
     return row_of, table
 
 
-def assign_points(areas: gpd.GeoDataFrame, lon, lat) -> pd.DataFrame:
-    """Codes of the containing district, street, community and grid for each (lon, lat).
+class AreaLocator:
+    """Assigns points to the loaded areas; keeps each level's raster index once built.
 
-    Returns a frame aligned with the input (same length and order); codes are None where no
-    loaded area contains the point or where a level is not loaded. ``areas`` must be in code
-    order (``load_areas`` is) for edge ties to resolve to the first code.
+    The index belongs to the area layer, which changes rarely (boundaries are a yearly dataset),
+    so a long-lived process (the server, ``cityops simulate``) keeps one locator per version of
+    the areas and every later batch skips the build. ``areas`` must be in code order
+    (``load_areas`` is) for edge ties to resolve to the first code.
     """
-    lon = np.asarray(lon, dtype="float64")
-    lat = np.asarray(lat, dtype="float64")
-    codes = np.full((len(lon), len(ASSIGNED_COLUMNS)), None, dtype=object)
-    if len(lon) == 0 or areas is None or areas.empty:
+
+    def __init__(self, areas: gpd.GeoDataFrame):
+        self.areas = areas
+        self._ancestry_rows, self._ancestry_codes = _ancestry(areas) if areas is not None and not areas.empty else ({}, None)
+        self._layers = {level: areas[areas["level"] == level] for level in ASSIGNED_LEVELS} if self._ancestry_codes is not None else {}
+        self._rasters: dict[str, RasterIndex] = {}
+
+    def raster(self, level: str) -> RasterIndex:
+        if level not in self._rasters:
+            self._rasters[level] = RasterIndex.build(self._layers[level].geometry.to_numpy())
+        return self._rasters[level]
+
+    def assign(self, lon, lat) -> pd.DataFrame:
+        """Codes of the containing district, street, community and grid for each (lon, lat).
+
+        Returns a frame aligned with the input (same length and order); codes are None where no
+        loaded area contains the point or where a level is not loaded.
+        """
+        lon = np.asarray(lon, dtype="float64")
+        lat = np.asarray(lat, dtype="float64")
+        codes = np.full((len(lon), len(ASSIGNED_COLUMNS)), None, dtype=object)
+        pending = np.isfinite(lon) & np.isfinite(lat)
+        for level in reversed(ASSIGNED_LEVELS):  # deepest first
+            layer = self._layers.get(level)
+            if not pending.any() or layer is None or layer.empty:
+                continue
+            candidates = np.flatnonzero(pending)
+            if len(candidates) >= RASTER_MIN_POINTS or level in self._rasters:
+                found = self.raster(level).locate(lon[candidates], lat[candidates])
+            else:
+                found = locate_with_strtree(layer.geometry.to_numpy(), lon[candidates], lat[candidates])
+            hit = found != NO_AREA
+            layer_rows = np.array([self._ancestry_rows[c] for c in layer["code"]])
+            codes[candidates[hit]] = self._ancestry_codes[layer_rows[found[hit]]]
+            pending[candidates[hit]] = False
         return pd.DataFrame(codes, columns=list(ASSIGNED_COLUMNS), dtype=object)
-    ancestry_rows, ancestry_codes = _ancestry(areas)
-    pending = np.isfinite(lon) & np.isfinite(lat)
-    for level in reversed(ASSIGNED_LEVELS):  # deepest first
-        if not pending.any():
-            break
-        layer = areas[areas["level"] == level]
-        if layer.empty:
-            continue
-        candidates = np.flatnonzero(pending)
-        polygons = layer.geometry.to_numpy()
-        if len(candidates) >= RASTER_MIN_POINTS:
-            found = RasterIndex.build(polygons).locate(lon[candidates], lat[candidates])
-        else:
-            found = locate_with_strtree(polygons, lon[candidates], lat[candidates])
-        hit = found != NO_AREA
-        layer_rows = np.array([ancestry_rows[c] for c in layer["code"]])
-        codes[candidates[hit]] = ancestry_codes[layer_rows[found[hit]]]
-        pending[candidates[hit]] = False
-    return pd.DataFrame(codes, columns=list(ASSIGNED_COLUMNS), dtype=object)
+
+
+def assign_points(areas: gpd.GeoDataFrame, lon, lat) -> pd.DataFrame:
+    """One-off assignment (see ``AreaLocator`` to reuse the index across batches)."""
+    return AreaLocator(areas).assign(lon, lat)

@@ -50,14 +50,14 @@ def prepare_demo(engine, scale: str, say: Callable[[str], None]) -> dict:
     """Build the demo city at ``scale`` unless this database already holds it; returns build figures."""
     from sqlalchemy import select
 
-    from queries.demo import build_demo_city
+    from queries.demo import GENERATOR_VERSION, build_demo_city
     from queries.migrate import ensure_schema
     from queries.schema import Meta
 
     ensure_schema(engine)
     with engine.connect() as conn:
         meta = dict(conn.execute(select(Meta.key, Meta.value)).all())
-    if meta.get("demo_scale") == scale and meta.get("demo_seed") == str(BENCH_SEED):
+    if (meta.get("demo_scale"), meta.get("demo_seed"), meta.get("demo_generator_version")) == (scale, str(BENCH_SEED), GENERATOR_VERSION):
         say(f"  reusing the {scale} demo city already in the database")
         return {}
     say(f"  building the {scale} demo city…")

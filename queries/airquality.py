@@ -16,6 +16,7 @@ moving averages (the national real-time feed's practice); a daily AQI uses the 2
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ def available_standards() -> dict[str, Path]:
     return found
 
 
+@functools.cache  # an immutable table read from a versioned file: read it once per process
 def load_standard(standard_id: str = DEFAULT_STANDARD) -> AqiStandard:
     paths = available_standards()
     if standard_id not in paths:

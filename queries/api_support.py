@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from queries.areas import list_areas
 from queries.cache import cached
+from queries.db import read_frame
 from queries.drill import POINT_SOURCES, filtered_points
 from queries.schema import Area
 
@@ -26,7 +27,7 @@ def area_listing(conn: Connection, level: str | None = None, parent: str | None 
         stmt = stmt.where(Area.level == level)
     if parent is not None:
         stmt = stmt.where(Area.parent_code == parent)
-    english = pd.DataFrame(conn.execute(stmt).all(), columns=["code", "name_en"], dtype=object)
+    english = read_frame(conn, stmt, ["code", "name_en"], dtype=object)
     # errors="ignore": should list_areas gain name_en itself, the merge still yields one column.
     return frame.drop(columns="name_en", errors="ignore").merge(english, on="code", how="left")
 

@@ -21,7 +21,7 @@ def list_areas(conn: Connection, level: str | None = None, parent: str | None = 
     if parent is not None:
         stmt = stmt.where(Area.parent_code == parent)
     rows = conn.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=list(AREA_COLUMNS))
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(AREA_COLUMNS))
     # Keep a missing parent as None (not NaN), so JSON and text output stay clean.
     frame["parent"] = frame["parent"].astype(object).where(frame["parent"].notna(), None)
     return frame

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from queries.cache import cached
+from queries.db import read_frame
 from queries.schema import Area, Incident, WorkOrder
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": "grid"}
@@ -34,7 +35,7 @@ def get_area(conn: Connection, code: str) -> dict:
 @cached(tables=("areas",))
 def children(conn: Connection, code: str) -> pd.DataFrame:
     rows = conn.execute(select(Area.code, Area.name, Area.name_en, Area.level).where(Area.parent_code == code).order_by(Area.code)).all()
-    return pd.DataFrame(rows, columns=["code", "name", "name_en", "level"])
+    return pd.DataFrame([tuple(r) for r in rows], columns=["code", "name", "name_en", "level"])
 
 
 def filtered_points(
@@ -88,7 +89,7 @@ def child_counts(conn: Connection, area_code: str, source: str = "incidents", **
     else:
         where.append(getattr(table, f"{area['level']}_code") == area_code)
     stmt = select(child_column.label("code"), func.count().label("value")).where(*where).group_by(child_column)
-    counts = pd.DataFrame(conn.execute(stmt).all(), columns=["code", "value"])
+    counts = read_frame(conn, stmt, ["code", "value"])
     merged = kids.merge(counts, on="code", how="left")
     merged["value"] = merged["value"].fillna(0).astype("int64")
     return merged[["code", "name", "name_en", "value"]]

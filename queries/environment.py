@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from queries.airquality import AqiStandard, aqi, level_of, load_standard, primary_label
 from queries.cache import cached
+from queries.db import read_frame
 from queries.drill import get_area
 from queries.schema import AirQualityReading, Sensor
 
@@ -57,7 +58,7 @@ def station_air_quality(conn: Connection, at: dt.datetime | None = None, standar
         .order_by(Sensor.id)
     )
     columns = ["station_id", "name", "lon", "lat", "status", "district_code", "street_code", "community_code", "grid_code", "ts", *CONCENTRATION_FIELDS]
-    return _rate(pd.DataFrame(conn.execute(stmt).all(), columns=columns), standard)
+    return _rate(read_frame(conn, stmt, columns), standard)
 
 
 def _stations_in(stations: pd.DataFrame, area: dict) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def dataset_freshness(conn: Connection, now: dt.datetime | None = None) -> pd.Da
     now = now or dt.datetime.now(dt.timezone.utc)
     columns = [Dataset.code, Dataset.name, Dataset.name_en, Dataset.provider, Dataset.provider_en, Dataset.sharing_type, Dataset.update_cycle, Dataset.last_update_at, Dataset.row_count, Dataset.version]
     rows = conn.execute(select(*columns).order_by(Dataset.code)).all()
-    frame = pd.DataFrame(rows, columns=[c.key for c in columns])
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[c.key for c in columns])
     # From the rows, not the frame: pandas turns a missing time into NaT, which compares as "stale".
     frame["age_s"] = [None if row.last_update_at is None else (now - row.last_update_at).total_seconds() for row in rows]
     frame["freshness"] = [freshness_of(row.update_cycle, row.last_update_at, now) for row in rows]

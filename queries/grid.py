@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from queries.cache import cached
+from queries.db import read_frame
 from queries.drill import filtered_points, get_area
 from queries.schema import Area, Sensor
 
@@ -55,7 +56,7 @@ def grid_aggregate(conn: Connection, source: str = "incidents", within: str | No
     if value_column:
         measures.append(func.avg(getattr(table, value_column)).label("mean"))
     stmt = select(table.grid_code.label("code"), *measures).where(*where).group_by(table.grid_code).order_by(table.grid_code)
-    frame = pd.DataFrame(conn.execute(stmt).all(), columns=["code", "count", *(["mean"] if value_column else [])])
+    frame = read_frame(conn, stmt, ["code", "count", *(["mean"] if value_column else [])])
     if not with_geometry:
         return frame
     shapes = dict(conn.execute(select(Area.code, Area.geom).where(Area.code.in_(frame["code"].tolist()))).all()) if len(frame) else {}
@@ -72,7 +73,7 @@ def h3_aggregate(conn: Connection, source: str = "incidents", within: str | None
     area = get_area(conn, within) if within else None
     columns = [table.lon, table.lat, *([getattr(table, value_column)] if value_column else [])]
     where = [*where, *_within(table, area), table.lon.is_not(None), table.lat.is_not(None)]
-    points = pd.DataFrame(conn.execute(select(*columns).where(*where)).all(), columns=["lon", "lat", *(["value"] if value_column else [])])
+    points = read_frame(conn, select(*columns).where(*where), ["lon", "lat", *(["value"] if value_column else [])])
     if points.empty:
         return pd.DataFrame(columns=["h3", "count", *(["mean"] if value_column else []), "lon", "lat"])
     points["h3"] = [h3.latlng_to_cell(la, lo, resolution) for lo, la in zip(points["lon"].to_numpy(), points["lat"].to_numpy())]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from queries.cache import cached
+from queries.db import read_frame
 from queries.drill import filtered_points, get_area
 from queries.environment import area_air_quality
 from queries.schema import Incident, IncidentEvent, WorkOrder
@@ -40,7 +41,7 @@ def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 20
     _, where = filtered_points("incidents", **filters)
     where += _area_filter(Incident, get_area(conn, area) if area else None)
     stmt = select(*(getattr(Incident, n) for n in names)).where(*where).order_by(Incident.reported_at.desc(), Incident.id).limit(limit).offset(offset)
-    return pd.DataFrame(conn.execute(stmt).all(), columns=list(names))
+    return read_frame(conn, stmt, names)
 
 
 @cached(tables=("incidents", "incident_events"))
@@ -57,8 +58,33 @@ def incident_detail(conn: Connection, incident_id: str, include_personal: bool =
     return {**row._asdict(), "events": [e._asdict() for e in events]}
 
 
-def _counts(conn: Connection, column, where: list) -> dict:
-    return {key: count for key, count in conn.execute(select(column, func.count()).where(*where).group_by(column)).all()}
+def _incident_block(conn: Connection, where: list) -> dict:
+    """Counts by severity and category, open ones and the newest report time, in one query."""
+    is_open = Incident.status.not_in(["resolved", "closed"])
+    stmt = select(Incident.severity, Incident.category, is_open.label("open"), func.count(), func.max(Incident.reported_at)).where(*where).group_by(Incident.severity, Incident.category, is_open)
+    block = {"total": 0, "by_severity": {}, "by_category": {}, "open": 0, "data_time": None}
+    for severity, category, open_, count, newest in conn.execute(stmt):
+        block["total"] += count
+        block["by_severity"][str(severity)] = block["by_severity"].get(str(severity), 0) + count
+        block["by_category"][category] = block["by_category"].get(category, 0) + count
+        block["open"] += count if open_ else 0
+        block["data_time"] = newest if block["data_time"] is None else max(block["data_time"], newest)
+    block["by_severity"] = dict(sorted(block["by_severity"].items()))
+    return block
+
+
+def _work_order_block(conn: Connection, where: list, at: dt.datetime) -> dict:
+    """Counts by demand type and state, overdue ones and the newest call time, in one query."""
+    overdue = and_(WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))
+    stmt = select(WorkOrder.demand_type, WorkOrder.state, overdue.label("overdue"), func.count(), func.max(WorkOrder.call_time)).where(*where).group_by(WorkOrder.demand_type, WorkOrder.state, overdue)
+    block = {"total": 0, "by_demand_type": {}, "by_state": {}, "overdue": 0, "data_time": None}
+    for demand_type, state, overdue_, count, newest in conn.execute(stmt):
+        block["total"] += count
+        block["by_demand_type"][demand_type] = block["by_demand_type"].get(demand_type, 0) + count
+        block["by_state"][state] = block["by_state"].get(state, 0) + count
+        block["overdue"] += count if overdue_ else 0
+        block["data_time"] = newest if block["data_time"] is None else max(block["data_time"], newest)
+    return block
 
 
 @cached(tables=("incidents", "work_orders", "areas", "aq_readings", "sensors", "road_speeds", "road_segments"))
@@ -73,27 +99,12 @@ def area_summary(conn: Connection, area_code: str, start: dt.datetime, end: dt.d
     _, order_where = filtered_points("workorders", start=start, end=end)
     order_where += _area_filter(WorkOrder, area)
     at = at or end
-    by_severity = _counts(conn, Incident.severity, incident_where)
-    by_state = _counts(conn, WorkOrder.state, order_where)
     return {
         "area": area,
         "from": start,
         "to": end,
-        "incidents": {
-            "total": sum(by_severity.values()),
-            "by_severity": {str(k): v for k, v in sorted(by_severity.items())},
-            "by_category": _counts(conn, Incident.category, incident_where),
-            "open": conn.execute(select(func.count()).select_from(Incident).where(*incident_where, Incident.status.not_in(["resolved", "closed"]))).scalar_one(),
-            "data_time": conn.execute(select(func.max(Incident.reported_at)).where(*incident_where)).scalar(),
-        },
-        "workorders": {
-            "total": sum(by_state.values()),
-            "by_demand_type": _counts(conn, WorkOrder.demand_type, order_where),
-            "by_state": by_state,
-            "overdue": conn.execute(select(func.count()).select_from(WorkOrder).where(
-                *order_where, WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))).scalar_one(),
-            "data_time": conn.execute(select(func.max(WorkOrder.call_time)).where(*order_where)).scalar(),
-        },
+        "incidents": _incident_block(conn, incident_where),
+        "workorders": _work_order_block(conn, order_where, at),
         "air_quality": area_air_quality(conn, area_code, at=at),
         "traffic": area_congestion(conn, area_code, at=at),
     }

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 
 from queries.cache import cached
+from queries.db import read_frame
 from queries.schema import Dataset, Indicator, IndicatorValue
 
 COMPARISONS = {"yesterday": dt.timedelta(days=1), "last_week": dt.timedelta(days=7)}
@@ -42,7 +43,7 @@ def list_indicators(conn: Connection, codes: Sequence[str] | None = None, domain
         stmt = stmt.where(Indicator.code.in_(list(codes)))
     if domain:
         stmt = stmt.where(Indicator.domain == domain)
-    return pd.DataFrame(conn.execute(stmt).all(), columns=[*INDICATOR_COLUMNS, "dataset_name", "provider", "update_cycle"])
+    return read_frame(conn, stmt, [*INDICATOR_COLUMNS, "dataset_name", "provider", "update_cycle"])
 
 
 @cached(tables=("indicator_values",))
@@ -53,7 +54,7 @@ def indicator_series(conn: Connection, indicator_code: str, area_code: str, star
         stmt = stmt.where(IndicatorValue.ts >= start)
     if end is not None:
         stmt = stmt.where(IndicatorValue.ts < end)
-    return pd.DataFrame(conn.execute(stmt.order_by(IndicatorValue.ts)).all(), columns=["ts", "value"])
+    return read_frame(conn, stmt.order_by(IndicatorValue.ts), ["ts", "value"])
 
 
 def _value_at_or_before(conn: Connection, indicator_code: str, area_code: str, moment: dt.datetime) -> float | None:

@@ -15,6 +15,7 @@ from queries.schema import Area, Incident, Sensor, WorkOrder
 from queries.vocab import AREA_LEVEL_CODES
 from queries.writes import data_version
 
+
 def area_count(conn: Connection) -> int:
     """Rows in ``areas``: zero means an empty platform (``cityops serve`` then builds the demo city)."""
     return conn.execute(select(func.count()).select_from(Area)).scalar_one()

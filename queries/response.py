@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, func, select
 
+from queries.db import read_frame
 from queries.schema import Resource, RoadSegment, RoadSpeed
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -116,7 +117,7 @@ def nearest_resources(
     stmt = select(Resource.id, Resource.kind, Resource.name, Resource.lon, Resource.lat, Resource.capacity, Resource.capacity_unit).where(Resource.lon.is_not(None))
     if kinds:
         stmt = stmt.where(Resource.kind.in_(kinds))
-    resources = pd.DataFrame(conn.execute(stmt).all(), columns=["id", "kind", "name", "lon", "lat", "capacity", "capacity_unit"])
+    resources = read_frame(conn, stmt, ["id", "kind", "name", "lon", "lat", "capacity", "capacity_unit"])
     if resources.empty:
         return resources.assign(distance_m=[], travel_s=[], method=[])
     resources["distance_m"] = haversine_m(lon, lat, resources["lon"].to_numpy(), resources["lat"].to_numpy())

@@ -226,7 +226,9 @@ class WorkOrder(AreaCodesMixin, Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class RoadSegment(BBoxMixin, Base):
+class RoadSegment(AreaCodesMixin, BBoxMixin, Base):
+    """A directed-or-not piece of road between two nodes; area codes are those of its midpoint."""
+
     __tablename__ = "road_segments"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(128))
@@ -237,7 +239,6 @@ class RoadSegment(BBoxMixin, Base):
     oneway: Mapped[bool] = mapped_column(Boolean, default=False)
     from_node: Mapped[str | None] = mapped_column(String(64))  # topology for travel-time routing
     to_node: Mapped[str | None] = mapped_column(String(64))
-    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
     geom = mapped_column(Geometry("LINESTRING"))
     dataset_code: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -15,13 +15,13 @@ raster, whose build costs more than it saves.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import Connection, select
-
-from dataclasses import dataclass
 
 from queries.schema import Area
 from queries.vocab import AREA_LEVEL_CODES
@@ -89,15 +89,21 @@ class RasterIndex:
         found[mixed] = NO_AREA
         if len(mixed) == 0:
             return found
+        # Candidates are tested in rounds, in code order, each round only for the points still
+        # unresolved: the first hit is the answer (the same tie rule as the direct query) and on
+        # average half the candidates are never tested.
         mixed_cells = cells[mixed]
-        per_point = self.offsets[mixed_cells + 1] - self.offsets[mixed_cells]
-        pair_point = np.repeat(np.arange(len(mixed)), per_point)
-        pair_rank = np.arange(len(pair_point)) - np.repeat(np.cumsum(per_point) - per_point, per_point)
-        pair_polygon = self.candidates[np.repeat(self.offsets[mixed_cells], per_point) + pair_rank]
-        hit = shapely.intersects_xy(self.polygons[pair_polygon], x[mixed][pair_point], y[mixed][pair_point])
-        hit_point, hit_polygon = pair_point[hit], pair_polygon[hit]
-        first = np.concatenate(([True], hit_point[1:] != hit_point[:-1])) if len(hit_point) else np.zeros(0, bool)
-        found[mixed[hit_point[first]]] = hit_polygon[first]
+        starts, stops = self.offsets[mixed_cells], self.offsets[mixed_cells + 1]
+        px, py = x[mixed], y[mixed]
+        open_points = np.arange(len(mixed))
+        for rank in range(int((stops - starts).max())):
+            open_points = open_points[starts[open_points] + rank < stops[open_points]]
+            if len(open_points) == 0:
+                break
+            polygon = self.candidates[starts[open_points] + rank]
+            hit = shapely.intersects_xy(self.polygons[polygon], px[open_points], py[open_points])
+            found[mixed[open_points[hit]]] = polygon[hit]
+            open_points = open_points[~hit]
         return found
 
 
@@ -120,7 +126,7 @@ def load_areas(conn: Connection, levels: tuple[str, ...] | None = None) -> gpd.G
     if levels:
         stmt = stmt.where(Area.level.in_(levels))
     rows = conn.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=["code", "level", "parent_code", "name", "geometry"])
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["code", "level", "parent_code", "name", "geometry"])
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
 
 

@@ -1,20 +1,20 @@
 """Traffic: congestion per road segment and per area, in the standard 交通拥堵指数 bands.
 
 An area's congestion index is the length-weighted mean of its segments' indices (a long
-expressway counts for more than a short branch road). Segments belong to an area through their
-``district_code``; below district level, through their midpoint falling in the area's polygon.
+expressway counts for more than a short branch road). Segments belong to the areas containing
+their midpoint, assigned when they are written (``district_code`` … ``grid_code``).
 """
 from __future__ import annotations
 
 import datetime as dt
 
 import pandas as pd
-import shapely
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 
 from queries.cache import cached
+from queries.db import read_frame
 from queries.drill import get_area
-from queries.schema import Area, RoadSegment, RoadSpeed
+from queries.schema import RoadSegment, RoadSpeed
 from queries.vocab import CONGESTION_BANDS, Term
 
 LOOKBACK = dt.timedelta(hours=2)  # a segment silent for longer is left out of "latest"
@@ -32,40 +32,43 @@ def congestion_band(index: float | None) -> Term | None:
 @cached(tables=("road_speeds", "road_segments"))
 def segment_congestion(conn: Connection, at: dt.datetime | None = None, road_classes: list[str] | None = None) -> pd.DataFrame:
     """Latest speed and congestion index of every segment at or before ``at`` (within LOOKBACK)."""
-    window = [RoadSpeed.ts <= at, RoadSpeed.ts > at - LOOKBACK] if at is not None else []
-    newest = select(RoadSpeed.segment_id, func.max(RoadSpeed.ts).label("ts")).where(*window).group_by(RoadSpeed.segment_id).subquery()
-    stmt = (
-        select(RoadSegment.id, RoadSegment.name, RoadSegment.road_class, RoadSegment.length_m, RoadSegment.district_code,
-               RoadSpeed.ts, RoadSpeed.speed_kmh, RoadSpeed.congestion_index)
-        .join(newest, newest.c.segment_id == RoadSegment.id)
-        .join(RoadSpeed, and_(RoadSpeed.segment_id == newest.c.segment_id, RoadSpeed.ts == newest.c.ts))
-        .order_by(RoadSegment.id)
-    )
-    if road_classes:
-        stmt = stmt.where(RoadSegment.road_class.in_(road_classes))
-    frame = pd.DataFrame(conn.execute(stmt).all(), columns=["segment_id", "name", "road_class", "length_m", "district_code", "ts", "speed_kmh", "congestion_index"])
+    # Feeds deliver every segment at the same interval: find the newest delivery (an index probe
+    # on ts), read the lookback window before it, and keep each segment's latest row.
+    newest_stmt = select(func.max(RoadSpeed.ts))
+    if at is not None:
+        newest_stmt = newest_stmt.where(RoadSpeed.ts <= at)
+    newest = conn.execute(newest_stmt).scalar()
+    columns = ["segment_id", "name", "road_class", "length_m", "district_code", "street_code", "community_code", "grid_code", "ts", "speed_kmh", "congestion_index"]
+    if newest is None or (at is not None and newest <= at - LOOKBACK):
+        frame = pd.DataFrame(columns=columns)
+    else:
+        stmt = (
+            select(RoadSegment.id, RoadSegment.name, RoadSegment.road_class, RoadSegment.length_m, RoadSegment.district_code,
+                   RoadSegment.street_code, RoadSegment.community_code, RoadSegment.grid_code,
+                   RoadSpeed.ts, RoadSpeed.speed_kmh, RoadSpeed.congestion_index)
+            .join(RoadSpeed, RoadSpeed.segment_id == RoadSegment.id)
+            .where(RoadSpeed.ts <= newest, RoadSpeed.ts > (at if at is not None else newest) - LOOKBACK)
+        )
+        if road_classes:
+            stmt = stmt.where(RoadSegment.road_class.in_(road_classes))
+        frame = read_frame(conn, stmt, columns)
+        frame = frame.sort_values(["segment_id", "ts"]).drop_duplicates("segment_id", keep="last").reset_index(drop=True)
     bands = [congestion_band(v) for v in frame["congestion_index"]]
     return frame.assign(band=[b.code if b else None for b in bands], band_zh=[b.zh if b else None for b in bands], band_en=[b.en if b else None for b in bands])
 
 
-def _segments_in_area(conn: Connection, segments: pd.DataFrame, area: dict) -> pd.DataFrame:
+def _segments_in_area(segments: pd.DataFrame, area: dict) -> pd.DataFrame:
+    """Segments of an area by their midpoint's area code (assigned when they were written)."""
     if area["level"] == "city":
         return segments
-    if area["level"] == "district":
-        return segments[segments["district_code"] == area["code"]]
-    polygon = conn.execute(select(Area.geom).where(Area.code == area["code"])).scalar()
-    if polygon is None or segments.empty:
-        return segments.iloc[0:0]
-    lines = dict(conn.execute(select(RoadSegment.id, RoadSegment.geom).where(RoadSegment.id.in_(segments["segment_id"].tolist()))).all())
-    midpoints = shapely.line_interpolate_point([lines[s] for s in segments["segment_id"]], 0.5, normalized=True)
-    return segments[shapely.contains(polygon, midpoints)]
+    return segments[segments[f"{area['level']}_code"] == area["code"]]
 
 
 @cached(tables=("road_speeds", "road_segments", "areas"))
 def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = None, worst: int = 5) -> dict:
     """Length-weighted congestion index of an area, its band, data time and worst segments."""
     area = get_area(conn, area_code)
-    segments = _segments_in_area(conn, segment_congestion(conn, at), area).dropna(subset=["congestion_index"])
+    segments = _segments_in_area(segment_congestion(conn, at), area).dropna(subset=["congestion_index"])
     result = {"area_code": area_code, "segments": int(len(segments)), "ts": None, "congestion_index": None, "band": None, "worst": []}
     if segments.empty:
         return result
@@ -85,7 +88,7 @@ def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = N
 
 @cached(tables=("road_speeds", "road_segments", "areas"))
 def congestion_series(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """Hourly length-weighted congestion index of a city or district over [start, end)."""
+    """Hourly length-weighted congestion index of an area over [start, end)."""
     area = get_area(conn, area_code)
     weight = func.coalesce(RoadSegment.length_m, 1.0)
     stmt = (
@@ -95,8 +98,6 @@ def congestion_series(conn: Connection, area_code: str, start: dt.datetime, end:
         .group_by(RoadSpeed.ts)
         .order_by(RoadSpeed.ts)
     )
-    if area["level"] == "district":
-        stmt = stmt.where(RoadSegment.district_code == area_code)
-    elif area["level"] != "city":
-        raise ValueError("congestion series are kept for the city and districts")
-    return pd.DataFrame(conn.execute(stmt).all(), columns=["ts", "congestion_index"])
+    if area["level"] != "city":
+        stmt = stmt.where(getattr(RoadSegment, f"{area['level']}_code") == area_code)
+    return read_frame(conn, stmt, ["ts", "congestion_index"])

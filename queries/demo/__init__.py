@@ -36,10 +36,10 @@ from queries.schema import (
 )
 from queries.writes import ensure_dataset, record_change, upsert
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: road segments carry every area code of their midpoint
 Progress = Callable[[str, float], None]
 
-__all__ = ["SCALES", "DemoCityExists", "build_demo_city", "ensure_demo_city"]
+__all__ = ["GENERATOR_VERSION", "SCALES", "DemoCityExists", "build_demo_city", "ensure_demo_city"]
 
 
 class DemoCityExists(RuntimeError):
@@ -162,11 +162,16 @@ def _build(conn: Connection, spec, seed: int, now: dt.datetime, report: Progress
     report("road network", 0.22)
     roads = build_road_network(geography, spec, seed, projection)
     road_bounds = shapely.bounds(roads.geoms)
+    road_middles = shapely.line_interpolate_point(roads.geoms, 0.5, normalized=True)
+    road_codes = area_codes(geography, shapely.get_x(road_middles), shapely.get_y(road_middles))
+    # A causeway or sea-wall road whose midpoint lies off the land keeps its nearest district.
+    road_codes["district_code"] = [code if code is not None else nearest for code, nearest in zip(road_codes["district_code"], roads.district_codes)]
     roads_updated = now64 - np.timedelta64(12, "D")
     counts["road_segments"] = writer.load(RoadSegment.__table__, {
         "id": roads.ids, "name": roads.names, "road_class": roads.classes, "lanes": roads.lanes.tolist(), "speed_limit_kmh": roads.speed_limits.tolist(),
         "length_m": roads.lengths_m.tolist(), "oneway": [False] * len(roads), "from_node": roads.from_nodes, "to_node": roads.to_nodes,
-        "district_code": roads.district_codes, "geom": writer.geoms(roads.geoms), "dataset_code": ["LYG-JTYS-0001"] * len(roads),
+        **{c: road_codes[c].tolist() for c in ("district_code", "street_code", "community_code", "grid_code")},
+        "geom": writer.geoms(roads.geoms), "dataset_code": ["LYG-JTYS-0001"] * len(roads),
         "updated_at": stamp(np.full(len(roads), roads_updated)),
         "minx": road_bounds[:, 0].tolist(), "miny": road_bounds[:, 1].tolist(), "maxx": road_bounds[:, 2].tolist(), "maxy": road_bounds[:, 3].tolist(),
     })

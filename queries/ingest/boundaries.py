@@ -10,7 +10,14 @@ from sqlalchemy.orm import aliased
 
 from queries import vocab
 from queries.ingest import geo
-from queries.ingest.common import Context, DatasetDefaults, close_dataset, geometry_wkb, open_dataset, write
+from queries.ingest.common import (
+    Context,
+    DatasetDefaults,
+    close_dataset,
+    geometry_wkb,
+    open_dataset,
+    write,
+)
 from queries.ingest.fields import BOUNDARY_FIELDS
 from queries.ingest.parse import as_text
 from queries.ingest.report import IngestError

@@ -12,7 +12,13 @@ from sqlalchemy import Connection, Table, func, select, update
 
 from queries.ingest import geo
 from queries.ingest.fields import Field, check_required, match_columns
-from queries.ingest.parse import as_text, parse_bools, parse_numbers, parse_terms, parse_times
+from queries.ingest.parse import (
+    as_text,
+    parse_bools,
+    parse_numbers,
+    parse_terms,
+    parse_times,
+)
 from queries.ingest.read import SourceTable
 from queries.ingest.report import IngestError, IngestReport, Problems
 from queries.schema import Dataset

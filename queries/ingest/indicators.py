@@ -5,7 +5,15 @@ import pandas as pd
 from sqlalchemy import Connection, or_, select
 
 from queries import vocab
-from queries.ingest.common import Context, DatasetDefaults, close_dataset, dedupe_keys, newest_time, open_dataset, write
+from queries.ingest.common import (
+    Context,
+    DatasetDefaults,
+    close_dataset,
+    dedupe_keys,
+    newest_time,
+    open_dataset,
+    write,
+)
 from queries.ingest.fields import INDICATOR_DEFINITION_FIELDS, INDICATOR_VALUE_FIELDS
 from queries.schema import Area, Indicator, IndicatorValue
 

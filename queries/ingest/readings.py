@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from queries.ingest import geo
 from queries.ingest.common import (
     Context,
     DatasetDefaults,
@@ -19,8 +20,14 @@ from queries.ingest.common import (
     to_records,
     write,
 )
-from queries.ingest import geo
-from queries.ingest.fields import AQ_FIELDS, SENSOR_FIELDS, SENSOR_METRICS, TRAFFIC_FIELDS, match_columns, normalise_name
+from queries.ingest.fields import (
+    AQ_FIELDS,
+    SENSOR_FIELDS,
+    SENSOR_METRICS,
+    TRAFFIC_FIELDS,
+    match_columns,
+    normalise_name,
+)
 from queries.ingest.parse import as_text, parse_numbers
 from queries.ingest.report import IngestError
 from queries.schema import AirQualityReading, Sensor, SensorReading, TrafficReading

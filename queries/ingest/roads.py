@@ -8,7 +8,16 @@ from sqlalchemy import Connection
 
 from queries import vocab
 from queries.ingest import geo
-from queries.ingest.common import Context, DatasetDefaults, assign_areas, close_dataset, dedupe_keys, geometry_wkb, open_dataset, write
+from queries.ingest.common import (
+    Context,
+    DatasetDefaults,
+    assign_areas,
+    close_dataset,
+    dedupe_keys,
+    geometry_wkb,
+    open_dataset,
+    write,
+)
 from queries.ingest.fields import ROAD_FIELDS
 from queries.ingest.parse import as_text, parse_terms
 from queries.ingest.report import IngestError
@@ -71,7 +80,8 @@ def ingest_roads(conn: Connection, ctx: Context) -> None:
     frame["length_m"] = _length_m(parts)
     middle = shapely.line_interpolate_point(parts, 0.5, normalized=True)
     codes = assign_areas(conn, shapely.get_x(middle), shapely.get_y(middle))
-    frame["district_code"] = codes["district_code"].to_numpy()
+    for column in codes.columns:
+        frame[column] = codes[column].to_numpy()
     box = shapely.bounds(parts)
     frame["minx"], frame["miny"], frame["maxx"], frame["maxy"] = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
     frame["geom"] = geometry_wkb(parts)

@@ -124,10 +124,10 @@ AQ_READINGS = [
 # City: mean PM2.5 75 → 100, mean PM10 100 → 75: AQI 100 (not the mean of 150 and 100), primary PM2.5.
 AQI_OF = {"320706": (150, "轻度污染", "三级", "#ff7e00"), "320707": (100, "良", "二级", "#ffff00"), "320700": (100, "良", "二级", "#ffff00")}
 
-SEGMENTS = [
-    {"id": "s1", "name": "海宁大道", "road_class": "arterial", "length_m": 3000.0, "district_code": "320706", "geom": shapely.LineString([(119.02, 34.55), (119.08, 34.55)])},
-    {"id": "s2", "name": "解放路", "road_class": "secondary", "length_m": 1000.0, "district_code": "320706", "geom": shapely.LineString([(119.12, 34.6), (119.18, 34.6)])},
-    {"id": "s3", "name": "沈海高速", "road_class": "expressway", "length_m": 2000.0, "district_code": "320707", "geom": shapely.LineString([(119.25, 34.6), (119.35, 34.6)])},
+SEGMENTS = [  # area codes are those of each segment's midpoint, as writers assign them
+    {"id": "s1", "name": "海宁大道", "road_class": "arterial", "length_m": 3000.0, "district_code": "320706", "street_code": "320706001", "geom": shapely.LineString([(119.02, 34.55), (119.08, 34.55)])},
+    {"id": "s2", "name": "解放路", "road_class": "secondary", "length_m": 1000.0, "district_code": "320706", "street_code": "320706002", "geom": shapely.LineString([(119.12, 34.6), (119.18, 34.6)])},
+    {"id": "s3", "name": "沈海高速", "road_class": "expressway", "length_m": 2000.0, "district_code": "320707", "street_code": None, "geom": shapely.LineString([(119.25, 34.6), (119.35, 34.6)])},
 ]
 SPEEDS = [
     {"segment_id": "s1", "ts": NOW - 3 * HOUR, "speed_kmh": 60.0, "congestion_index": 2.0},  # older than the lookback

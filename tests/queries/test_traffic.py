@@ -24,9 +24,9 @@ def road_db(engine):
             {"code": "320706001", "level": "street", "name": "街道", "parent_code": "320706", "geom": shapely.MultiPolygon([shapely.box(0, 0, 0.5, 1)])},
         ])
         conn.execute(insert(RoadSegment), [
-            {"id": "s1", "name": "海连路", "road_class": "arterial", "length_m": 3000, "district_code": "320706", "geom": shapely.LineString([(0.1, 0.5), (0.3, 0.5)])},
-            {"id": "s2", "name": "解放路", "road_class": "secondary", "length_m": 1000, "district_code": "320706", "geom": shapely.LineString([(0.6, 0.5), (0.9, 0.5)])},
-            {"id": "s3", "name": "沈海高速", "road_class": "expressway", "length_m": 6000, "district_code": "320703", "geom": shapely.LineString([(1.2, 0.5), (1.8, 0.5)])},
+            {"id": "s1", "name": "海连路", "road_class": "arterial", "length_m": 3000, "district_code": "320706", "street_code": "320706001", "geom": shapely.LineString([(0.1, 0.5), (0.3, 0.5)])},
+            {"id": "s2", "name": "解放路", "road_class": "secondary", "length_m": 1000, "district_code": "320706", "street_code": None, "geom": shapely.LineString([(0.6, 0.5), (0.9, 0.5)])},
+            {"id": "s3", "name": "沈海高速", "road_class": "expressway", "length_m": 6000, "district_code": "320703", "street_code": None, "geom": shapely.LineString([(1.2, 0.5), (1.8, 0.5)])},
         ])
         conn.execute(insert(RoadSpeed), [
             {"segment_id": "s1", "ts": T, "speed_kmh": 20, "congestion_index": 7.0},
@@ -50,10 +50,12 @@ def test_area_index_is_length_weighted(road_db):
         street = area_congestion(conn, "320706001", at=T + dt.timedelta(hours=1))
     assert district["congestion_index"] == 4.5  # (3*3000 + 9*1000) / 4000
     assert district["band"] == "light" and district["worst"][0]["segment_id"] == "s2"
-    assert street["congestion_index"] == 3.0 and street["segments"] == 1  # only s1's midpoint is inside
+    assert street["congestion_index"] == 3.0 and street["segments"] == 1  # only s1's midpoint is in the street
 
 
 def test_series(road_db):
     with road_db.connect() as conn:
         series = congestion_series(conn, "320706", T, T + dt.timedelta(hours=2))
+        street = congestion_series(conn, "320706001", T, T + dt.timedelta(hours=2))
     assert series["congestion_index"].tolist() == [7.0, 4.5]
+    assert street["congestion_index"].tolist() == [7.0, 3.0]

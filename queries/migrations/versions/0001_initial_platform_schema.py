@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-21
 """
-from alembic import op
 import sqlalchemy as sa
-import queries.db
+from alembic import op
 
+import queries.db
 
 revision = '0001'
 down_revision = None

@@ -5,6 +5,8 @@ works on an empty database. Imports of heavy modules happen inside the commands.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -103,6 +105,30 @@ def serve(host: str, port: int, workers: int, debug: bool) -> None:
 
 
 # --- demo: demo city (owner: demo city) --------------------------------------------------------
+@main.command("demo")
+@click.option("--scale", type=click.Choice(["small", "city", "large"]), default="city", show_default=True, help="Size of the demo city.")
+@click.option("--seed", type=int, default=20261121, show_default=True, help="Random seed: the same seed (and hour) builds the same city.")
+@click.option("--reset", is_flag=True, help="Empty all platform tables first (required when the database already has areas).")
+def demo(scale: str, seed: int, reset: bool) -> None:
+    """Build the demo city (连云港市): areas to unit grids, roads, sensors, 90 days of data."""
+    from queries.demo import DemoCityExists, build_demo_city
+
+    engine = _engine()
+    with click.progressbar(length=1000, label="building demo city", show_percent=True, item_show_func=lambda label: label) as bar:
+        def advance(label: str, fraction: float) -> None:
+            target = int(max(0.0, min(1.0, fraction)) * 1000)
+            bar.update(max(0, target - bar.pos), label)
+
+        try:
+            summary = build_demo_city(engine, scale, seed, reset=reset, progress=advance)
+        except DemoCityExists as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"demo city built: scale={summary['scale']} seed={summary['seed']} now={summary['now']} in {summary['seconds']:.1f} s")
+    for table, rows in summary["tables"].items():
+        click.echo(f"  {table:<22}{rows:>12,}")
+    click.echo(f"  {'total':<22}{summary['rows']:>12,}")
+
+
 
 # --- ingest and areas (owner: ingest) ----------------------------------------------------------
 
@@ -245,6 +271,78 @@ def areas(level, parent, as_json) -> None:
         area = "" if r["area_km2"] is None else f"{r['area_km2']:.2f} km²"
         click.echo(f"{r['code']:<15} {r['level']:<9} {r['name']:<20} {r['parent'] or '':<15} {area}")
     click.echo(f"{len(records)} areas")
+
+
+# --- simulate (owner: live push) ----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--rate", default=6.0, show_default=True, type=click.FloatRange(0, 6000), help="New incidents per minute (Poisson).")
+@click.option("--duration", default=None, type=click.FloatRange(min=0, min_open=True), help="Stop after S seconds (default: until Ctrl-C).")
+@click.option("--seed", default=None, type=int, help="Random seed (default: a fresh one each run).")
+@click.option("--speed", "lifecycle_speed", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Run incident lifecycles N× faster (demos).")
+def simulate(rate: float, duration: float | None, seed: int | None, lifecycle_speed: float) -> None:
+    """Write a live feed into the database: incidents and their lifecycle, sensor readings, alarms.
+
+    Everything goes through the same validation and write path as ``cityops ingest``; a running
+    dashboard shows it without reload (published on the bus with CITYOPS_REDIS_URL, else found
+    by the server's change-log watcher).
+    """
+    import signal
+    import sys
+    import threading
+
+    from queries.bus import bus_from_settings
+    from queries.settings import get_settings
+    from queries.simulate import CitySimulator, NoAreas
+
+    settings = get_settings()
+    engine = _engine(settings)
+    bus = bus_from_settings(settings)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        simulator = CitySimulator(engine, rate=rate, seed=seed, bus=bus, lifecycle_speed=lifecycle_speed)
+        click.echo(f"simulating {rate:g} incidents/min on {engine.dialect.name} (bus: {bus.backend}); Ctrl-C stops", err=True)
+        try:
+            report = simulator.run(duration=duration, stop=stop)
+        except KeyboardInterrupt:
+            report = simulator.report
+        click.echo(report.render())
+    except NoAreas as exc:
+        click.echo(f"cityops simulate: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bus.close()
+        engine.dispose()
+
+
+# --- bench (owner: lead) -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["small", "city", "large"]), default="city", show_default=True, help="Demo city scale to measure on.")
+@click.option("--db", "databases", type=click.Choice(["sqlite", "postgres", "both"]), default="both", show_default=True, help="Which database(s).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures as JSON here.")
+@click.option("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres", show_default=True,
+              help="Administrative PostgreSQL URL; the benchmark creates its own database cityops_bench_SCALE there.")
+@click.option("--redis-url", default=None, help="Redis for the warm-cache figures (default: CITYOPS_REDIS_URL, else the in-process cache).")
+def bench(scale: str, databases: str, json_path: Path | None, pg_url: str, redis_url: str | None) -> None:
+    """Measure the query layer at a demo scale: drill steps cold/warm, grid assignment vs sjoin.
+
+    Builds (once, then reuses) a demo city in a database of its own per scale; prints a table.
+    """
+    from app.bench import format_table, run, write_json
+    from queries.settings import get_settings
+
+    settings = get_settings()
+    chosen = ["sqlite", "postgres"] if databases == "both" else [databases]
+    results = run(scale, chosen, settings.data_dir, pg_url, redis_url or settings.redis_url, say=lambda text: click.echo(text, err=True))
+    click.echo(format_table(results))
+    if json_path:
+        write_json(results, json_path)
+        click.echo(f"written to {json_path}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

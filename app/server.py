@@ -11,9 +11,11 @@ from pathlib import Path
 import dash
 
 import app as app_package
+from app.api import register_api
 from app.context import AppContext, install
 from app.health import register_healthz
 from app.i18n import HTML_LANG, t
+from app.live import register_live
 from app.shell import register_shell_callbacks, shell_layout
 
 PACKAGE_DIR = Path(app_package.__file__).resolve().parent
@@ -71,6 +73,8 @@ def create_app(settings=None) -> dash.Dash:
     server.json.ensure_ascii = False  # /healthz and JSON routes keep Chinese readable
     install(server, AppContext(settings=settings, engine=engine, read_engine=read_engine))
     register_healthz(server)
+    register_api(server)
+    register_live(server)
 
     dash_app.layout = lambda: shell_layout(settings.locale)
     register_shell_callbacks(dash_app)

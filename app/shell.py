@@ -89,8 +89,19 @@ def header_children(pathname: str | None, search: str | None, lang: str) -> list
             className="shell-brand",
         ),
         html.Nav(links, className="shell-nav", **{"aria-label": t("nav.label", lang)}),
+        live_status_mark(lang),
         html.Div(switches, className="shell-lang", role="group", **{"aria-label": t("lang.label", lang)}),
     ]
+
+
+def live_status_mark(lang: str) -> html.Span:
+    """Live / reconnecting, from <html data-live-state> set by assets/cityops-live.js (CSS shows
+    the matching label, so the mark survives the header being re-rendered)."""
+    labels = [html.Span(t(f"live.status.{state}", lang), className=f"shell-live-label shell-live-label--{state}") for state in ("connecting", "live", "reconnecting")]
+    return html.Span(
+        [html.Span(className="shell-live-dot", **{"aria-hidden": "true"}), *labels],
+        id="shell-live-status", className="shell-live", role="status", title=t("live.status.label", lang),
+    )
 
 
 def shell_layout(default_lang: str):
@@ -100,6 +111,9 @@ def shell_layout(default_lang: str):
         [
             dcc.Location(id="shell-url", refresh="callback-nav"),
             dcc.Store(id="shell-lang", data=HTML_LANG[lang]),
+            # Live events pushed by assets/cityops-live.js: {"last": event, "recent": [newest first], "seq": n}.
+            # Pages subscribe with Input("live-events", "data").
+            dcc.Store(id="live-events", data=None),
             html.Header(header_children("/", None, lang), id="shell-header", className="shell-header"),
             html.Main(dash.page_container, className="shell-main"),
         ],

@@ -35,12 +35,16 @@ class CityOpsGunicorn(BaseApplication):
 
 
 def run_gunicorn(host: str, port: int, workers: int, settings=None, *, debug: bool = False) -> None:
+    from queries.settings import get_settings
+
+    settings = settings or get_settings()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        # Threads let one worker serve Dash's parallel callback requests from the same page.
+        # Threads let one worker serve Dash's parallel callback requests from the same page, and
+        # every open live-update stream (/api/v1/events) holds one: CITYOPS_WEB_THREADS.
         "worker_class": "gthread",
-        "threads": 4,
+        "threads": settings.web_threads,
         "preload_app": False,
         "timeout": 120,
         "graceful_timeout": 10,

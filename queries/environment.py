@@ -42,10 +42,8 @@ def _rate(frame: pd.DataFrame, standard: AqiStandard) -> pd.DataFrame:
     )
 
 
-@cached(tables=("aq_readings", "sensors"))
-def station_air_quality(conn: Connection, at: dt.datetime | None = None, standard: AqiStandard | None = None) -> pd.DataFrame:
-    """Latest reading of every station at or before ``at`` (within LOOKBACK), rated."""
-    standard = standard or load_standard()
+def _latest_readings(conn: Connection, at: dt.datetime | None, where: list | None = None) -> pd.DataFrame:
+    """Each station's newest reading at or before ``at`` (within LOOKBACK), unrated."""
     window = [AirQualityReading.ts <= at, AirQualityReading.ts > at - LOOKBACK] if at is not None else []
     newest = select(AirQualityReading.station_id, func.max(AirQualityReading.ts).label("ts")).where(*window).group_by(AirQualityReading.station_id).subquery()
     fields = [getattr(AirQualityReading, f) for f in CONCENTRATION_FIELDS]
@@ -54,30 +52,35 @@ def station_air_quality(conn: Connection, at: dt.datetime | None = None, standar
                Sensor.community_code, Sensor.grid_code, AirQualityReading.ts, *fields)
         .join(newest, newest.c.station_id == Sensor.id)
         .join(AirQualityReading, and_(AirQualityReading.station_id == newest.c.station_id, AirQualityReading.ts == newest.c.ts))
-        .where(Sensor.kind == "air_quality")
+        .where(Sensor.kind == "air_quality", *(where or []))
         .order_by(Sensor.id)
     )
     columns = ["station_id", "name", "lon", "lat", "status", "district_code", "street_code", "community_code", "grid_code", "ts", *CONCENTRATION_FIELDS]
-    return _rate(read_frame(conn, stmt, columns), standard)
+    return read_frame(conn, stmt, columns)
 
 
-def _stations_in(stations: pd.DataFrame, area: dict) -> pd.DataFrame:
+@cached(tables=("aq_readings", "sensors"))
+def station_air_quality(conn: Connection, at: dt.datetime | None = None) -> pd.DataFrame:
+    """Latest reading of every station at or before ``at`` (within LOOKBACK), rated."""
+    return _rate(_latest_readings(conn, at), load_standard())
+
+
+def _in_area(area: dict) -> list:
     if area["level"] == "city":
-        return stations[stations["district_code"].notna()]
-    return stations[stations[f"{area['level']}_code"] == area["code"]]
+        return [Sensor.district_code.is_not(None)]
+    return [getattr(Sensor, f"{area['level']}_code") == area["code"]]
 
 
 @cached(tables=("aq_readings", "sensors", "areas"))
-def area_air_quality(conn: Connection, area_code: str, at: dt.datetime | None = None, standard: AqiStandard | None = None) -> dict:
+def area_air_quality(conn: Connection, area_code: str, at: dt.datetime | None = None) -> dict:
     """AQI of an area from its stations' mean concentrations, with data time and scope."""
-    standard = standard or load_standard()
-    stations = station_air_quality(conn, at, standard)
+    standard = load_standard()
     area = get_area(conn, area_code)
     scope = area
-    inside = _stations_in(stations, area)
+    inside = _latest_readings(conn, at, _in_area(area))
     while inside.empty and scope["parent_code"] is not None:
         scope = get_area(conn, scope["parent_code"])
-        inside = _stations_in(stations, scope)
+        inside = _latest_readings(conn, at, _in_area(scope))
     result = {"area_code": area_code, "scope_code": scope["code"], "stations": int(len(inside)), "ts": None, "aqi": None}
     if inside.empty:
         return result

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     tile_crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Offset of the tile source, layers are shifted to match.")
     demo_scale: Literal["small", "city", "large"] = Field("city", description="Scale of the demo city built on first start.")
     demo_seed: int = Field(20261121, description="Seed of the demo city built on first start.")
+    web_threads: int = Field(
+        32, ge=4, le=1000,
+        description="Threads per gunicorn worker (gthread). Every open live-update stream (SSE) holds one; 8 are kept for page requests.",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

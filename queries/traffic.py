@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
@@ -29,59 +30,62 @@ def congestion_band(index: float | None) -> Term | None:
     return CONGESTION_BANDS[-1][2]  # 10 (and any overshoot) is the top band
 
 
-@cached(tables=("road_speeds", "road_segments"))
-def segment_congestion(conn: Connection, at: dt.datetime | None = None, road_classes: list[str] | None = None) -> pd.DataFrame:
-    """Latest speed and congestion index of every segment at or before ``at`` (within LOOKBACK)."""
+SEGMENT_COLUMNS = ["segment_id", "name", "road_class", "length_m", "district_code", "street_code", "community_code", "grid_code", "ts", "speed_kmh", "congestion_index"]
+
+
+def _latest_segments(conn: Connection, at: dt.datetime | None, where: list) -> pd.DataFrame:
+    """Each segment's newest speed at or before ``at`` (within LOOKBACK), for the segments ``where`` selects."""
     # Feeds deliver every segment at the same interval: find the newest delivery (an index probe
     # on ts), read the lookback window before it, and keep each segment's latest row.
     newest_stmt = select(func.max(RoadSpeed.ts))
     if at is not None:
         newest_stmt = newest_stmt.where(RoadSpeed.ts <= at)
     newest = conn.execute(newest_stmt).scalar()
-    columns = ["segment_id", "name", "road_class", "length_m", "district_code", "street_code", "community_code", "grid_code", "ts", "speed_kmh", "congestion_index"]
     if newest is None or (at is not None and newest <= at - LOOKBACK):
-        frame = pd.DataFrame(columns=columns)
-    else:
-        stmt = (
-            select(RoadSegment.id, RoadSegment.name, RoadSegment.road_class, RoadSegment.length_m, RoadSegment.district_code,
-                   RoadSegment.street_code, RoadSegment.community_code, RoadSegment.grid_code,
-                   RoadSpeed.ts, RoadSpeed.speed_kmh, RoadSpeed.congestion_index)
-            .join(RoadSpeed, RoadSpeed.segment_id == RoadSegment.id)
-            .where(RoadSpeed.ts <= newest, RoadSpeed.ts > (at if at is not None else newest) - LOOKBACK)
-        )
-        if road_classes:
-            stmt = stmt.where(RoadSegment.road_class.in_(road_classes))
-        frame = read_frame(conn, stmt, columns)
-        frame = frame.sort_values(["segment_id", "ts"]).drop_duplicates("segment_id", keep="last").reset_index(drop=True)
+        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    stmt = (
+        select(RoadSegment.id, RoadSegment.name, RoadSegment.road_class, RoadSegment.length_m, RoadSegment.district_code,
+               RoadSegment.street_code, RoadSegment.community_code, RoadSegment.grid_code,
+               RoadSpeed.ts, RoadSpeed.speed_kmh, RoadSpeed.congestion_index)
+        .join(RoadSpeed, RoadSpeed.segment_id == RoadSegment.id)
+        .where(RoadSpeed.ts <= newest, RoadSpeed.ts > (at if at is not None else newest) - LOOKBACK, *where)
+    )
+    frame = read_frame(conn, stmt, SEGMENT_COLUMNS)
+    return frame.sort_values(["segment_id", "ts"]).drop_duplicates("segment_id", keep="last").reset_index(drop=True)
+
+
+@cached(tables=("road_speeds", "road_segments"))
+def segment_congestion(conn: Connection, at: dt.datetime | None = None, road_classes: list[str] | None = None) -> pd.DataFrame:
+    """Latest speed and congestion index of every segment at or before ``at`` (within LOOKBACK)."""
+    frame = _latest_segments(conn, at, [RoadSegment.road_class.in_(road_classes)] if road_classes else [])
     bands = [congestion_band(v) for v in frame["congestion_index"]]
     return frame.assign(band=[b.code if b else None for b in bands], band_zh=[b.zh if b else None for b in bands], band_en=[b.en if b else None for b in bands])
-
-
-def _segments_in_area(segments: pd.DataFrame, area: dict) -> pd.DataFrame:
-    """Segments of an area by their midpoint's area code (assigned when they were written)."""
-    if area["level"] == "city":
-        return segments
-    return segments[segments[f"{area['level']}_code"] == area["code"]]
 
 
 @cached(tables=("road_speeds", "road_segments", "areas"))
 def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = None, worst: int = 5) -> dict:
     """Length-weighted congestion index of an area, its band, data time and worst segments."""
     area = get_area(conn, area_code)
-    segments = _segments_in_area(segment_congestion(conn, at), area).dropna(subset=["congestion_index"])
+    where = [] if area["level"] == "city" else [getattr(RoadSegment, f"{area['level']}_code") == area_code]
+    segments = _latest_segments(conn, at, where).dropna(subset=["congestion_index"])
     result = {"area_code": area_code, "segments": int(len(segments)), "ts": None, "congestion_index": None, "band": None, "worst": []}
     if segments.empty:
         return result
-    weights = segments["length_m"].fillna(1.0).clip(lower=1.0)
-    index = float((segments["congestion_index"] * weights).sum() / weights.sum())
+    weights = segments["length_m"].astype("float64").fillna(1.0).clip(lower=1.0).to_numpy()
+    index = float(np.dot(segments["congestion_index"].to_numpy(dtype="float64"), weights) / weights.sum())
     band = congestion_band(index)
     speed = segments["speed_kmh"].dropna()
+    worst_rows = segments.nlargest(worst, "congestion_index")
     result.update(
         ts=segments["ts"].max(),
         congestion_index=round(index, 2),
         band=band.code, band_zh=band.zh, band_en=band.en,
         mean_speed_kmh=None if speed.empty else round(float(speed.mean()), 1),
-        worst=segments.nlargest(worst, "congestion_index")[["segment_id", "name", "road_class", "congestion_index", "speed_kmh", "band"]].to_dict("records"),
+        worst=[
+            {"segment_id": r.segment_id, "name": r.name, "road_class": r.road_class, "congestion_index": r.congestion_index,
+             "speed_kmh": r.speed_kmh, "band": congestion_band(r.congestion_index).code}
+            for r in worst_rows.itertuples(index=False)
+        ],
     )
     return result
 

@@ -5,7 +5,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import dash
-from dash import html
+from dash import Input, Output, State, callback, dcc, html
 
 from app.context import current_context, current_lang
 from app.i18n import t
@@ -14,6 +14,8 @@ dash.register_page(__name__, path="/", order=0, title=lambda **_: t("app.window_
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 RECORD_KEYS = ("incidents", "work_orders", "sensors")
+LIVE_LIST_LENGTH = 8
+SEVERITY_NUMERALS = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
 
 def term_name(terms, code: str, lang: str) -> str:
@@ -94,6 +96,69 @@ def catalogue_section(catalogue, lang: str) -> html.Section:
     )
 
 
+def live_item(payload: dict, lang: str, is_new: bool = False) -> html.Li:
+    """One incident of the live list, from an event payload (no personal data in it)."""
+    from queries.vocab import INCIDENT_CATEGORIES, INCIDENT_STATUSES, INCIDENT_SUBTYPES
+
+    severity = payload.get("severity")
+    subtypes = tuple(term for terms in INCIDENT_SUBTYPES.values() for term in terms)
+    title = payload.get("title") or (term_name(subtypes, payload["subtype"], lang) if payload.get("subtype") else payload["incident_id"])
+    district = payload.get("district_name_en") if lang == "en" and payload.get("district_name_en") else payload.get("district_name")
+    meta = [term_name(INCIDENT_CATEGORIES, payload.get("category") or "", lang), district, term_name(INCIDENT_STATUSES, payload.get("status") or "", lang)]
+    reported = dt.datetime.fromisoformat(payload["reported_at"]) if payload.get("reported_at") else None
+    return html.Li(
+        [
+            html.Span(SEVERITY_NUMERALS.get(severity, "?"), className=f"severity-chip severity-chip--{severity}"),
+            html.Span(title, className="live-item-title", **({"data-new-label": t("home.live.new", lang)} if is_new else {})),
+            html.Span(local_time(reported, lang), className="live-item-time"),
+            html.Span(" · ".join(part for part in meta if part), className="live-item-meta"),
+        ],
+        className="live-item is-new" if is_new else "live-item",
+        **{"data-incident-id": payload["incident_id"]},
+    )
+
+
+def live_items(seed: list[dict], live: dict | None, lang: str) -> list:
+    """The newest incidents: the page's starting list updated by the pushed incident events."""
+    items = {payload["incident_id"]: (payload, False) for payload in seed or ()}
+    for event in reversed((live or {}).get("recent") or []):  # oldest first: the newest state wins
+        if event.get("type") in ("incident.new", "incident.updated"):
+            payload = event["payload"]
+            was_new = items.get(payload["incident_id"], (None, False))[1]
+            items[payload["incident_id"]] = (payload, was_new or event["type"] == "incident.new")
+    newest = sorted(items.values(), key=lambda item: (item[0].get("reported_at") or "", item[0]["incident_id"]), reverse=True)[:LIVE_LIST_LENGTH]
+    if not newest:
+        return [html.Li(t("home.live.empty", lang), className="live-item muted")]
+    return [live_item(payload, lang, is_new) for payload, is_new in newest]
+
+
+def live_section(seed: list[dict], lang: str) -> html.Section:
+    return html.Section(
+        [
+            html.Div([html.H2(t("home.live.title", lang), className="section-title"), html.Span(t("home.live.note", lang), className="section-note")], className="section-head"),
+            dcc.Store(id="home-live-seed", data={"items": seed, "lang": lang}),
+            html.Ul(live_items(seed, None, lang), id="home-live-list", className="live-list"),
+        ],
+        className="panel",
+    )
+
+
+@callback(
+    Output("home-live-list", "children"),
+    Output("home-data-version", "children"),
+    Input("live-events", "data"),
+    State("home-live-seed", "data"),
+    State("home-data-version", "children"),
+    prevent_initial_call=True,
+)
+def update_live_list(live, seed, shown_version):
+    lang = (seed or {}).get("lang") or "zh"
+    versions = [event.get("data_version") for event in (live or {}).get("recent") or [] if isinstance(event.get("data_version"), int)]
+    current = int(str(shown_version).lstrip("v")) if shown_version and str(shown_version).lstrip("v").isdigit() else 0
+    version = f"v{max([current, *versions])}"
+    return live_items((seed or {}).get("items") or [], live, lang), version
+
+
 def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = None) -> html.Div:
     facts = []
     if data_version is not None:
@@ -110,6 +175,7 @@ def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = Non
 
 
 def layout(lang=None, **_query):
+    from queries.bus import latest_incident_events
     from queries.overview import overview
 
     lang = current_lang(lang)
@@ -117,6 +183,7 @@ def layout(lang=None, **_query):
     try:
         with current_context().read_engine.connect() as conn:
             data = overview(conn, now=read_at)
+            latest = [event.payload for event in latest_incident_events(conn, LIVE_LIST_LENGTH)]
     except Exception as exc:  # noqa: BLE001 - the page stays up and says why it is empty
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         return html.Div(
@@ -134,5 +201,5 @@ def layout(lang=None, **_query):
         sections.append(
             html.Section([html.H2(t("home.empty.title", lang), className="section-title"), html.P(t("home.empty.body", lang))], className="panel panel--empty")
         )
-    sections += [areas_section(data["areas_by_level"], lang), records_section(data["records"], lang), catalogue_section(data["catalogue"], lang)]
+    sections += [live_section(latest, lang), areas_section(data["areas_by_level"], lang), records_section(data["records"], lang), catalogue_section(data["catalogue"], lang)]
     return html.Div(sections, className="page page-home")

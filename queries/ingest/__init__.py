@@ -137,7 +137,11 @@ def _handler(kind: str):
 
 
 def _ingest_indicators(engine: Engine, path, opts: Options) -> IngestReport:
-    from queries.ingest.indicators import validate_definitions, validate_values, write_indicators
+    from queries.ingest.indicators import (
+        validate_definitions,
+        validate_values,
+        write_indicators,
+    )
 
     if path is None and not opts.definitions:
         raise IngestError("ingest indicators: give a values FILE and/or --definitions FILE")

@@ -13,7 +13,6 @@ import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from queries.cache import cached
-from queries.db import read_frame
 from queries.schema import Area, Incident, WorkOrder
 
 CHILD_LEVEL = {"city": "district", "district": "street", "street": "community", "community": "grid"}
@@ -88,8 +87,6 @@ def child_counts(conn: Connection, area_code: str, source: str = "incidents", **
         where.append(child_column.in_(kids["code"].tolist()))
     else:
         where.append(getattr(table, f"{area['level']}_code") == area_code)
-    stmt = select(child_column.label("code"), func.count().label("value")).where(*where).group_by(child_column)
-    counts = read_frame(conn, stmt, ["code", "value"])
-    merged = kids.merge(counts, on="code", how="left")
-    merged["value"] = merged["value"].fillna(0).astype("int64")
-    return merged[["code", "name", "name_en", "value"]]
+    stmt = select(child_column, func.count()).where(*where).group_by(child_column)
+    counts = dict(conn.execute(stmt).all())
+    return kids.assign(value=[int(counts.get(code, 0)) for code in kids["code"]])[["code", "name", "name_en", "value"]]

@@ -163,6 +163,13 @@ CATALOGUE: MappingProxyType[str, Message] = MappingProxyType({
     "command.problem.filter": Message("筛选值「{value}」无效，已忽略", "Filter value \"{value}\" is invalid and was ignored"),
     "command.problem.no_city": Message("平台尚无行政区划数据。", "The platform holds no administrative areas yet."),
     "command.legend.title": Message("图例", "Legend"),
+    # HJ 633-2012 AQI levels (the standard's own words; English as the national platform uses them)
+    "command.aqi.level.1": Message("优", "Good"),
+    "command.aqi.level.2": Message("良", "Moderate"),
+    "command.aqi.level.3": Message("轻度污染", "Lightly polluted"),
+    "command.aqi.level.4": Message("中度污染", "Moderately polluted"),
+    "command.aqi.level.5": Message("重度污染", "Heavily polluted"),
+    "command.aqi.level.6": Message("严重污染", "Severely polluted"),
     # --- layers (map layers: names, legends, tooltips; owned by layers/) ------------------------
     # Not a text: tells a layer which of a bilingual value (area name, vocabulary term) to show.
     "layers.language": Message("zh", "en"),

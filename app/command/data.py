@@ -1,0 +1,142 @@
+"""The reads of one command-view step, every cacheable query through the query cache.
+
+Nothing here renders: it returns plain values (dicts, frames) for ``mapview`` and ``panels``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from app.context import current_context
+from app.masking import mask_personal
+
+LIST_LIMIT = 50  # incidents listed for a unit grid: the newest; the map shows them all
+RESOURCES_PER_KIND = 2
+EARTH_TILE_PX = 512  # deck.gl's world size at zoom 0
+NOMINAL_MAP_PX = (1000, 700)  # the map's size on a console screen, for picking a zoom level
+FIT_PADDING_PX = 40
+MAIN_PART_SHARE = 0.2  # polygon parts smaller than this share of the largest are not framed
+
+
+def run_query(query, *args, **kwargs):
+    """One query function on the read engine; ``@cached`` ones are answered from the query cache."""
+    context = current_context()
+    if hasattr(query, "__cache_spec__"):
+        return context.cache.call(context.read_engine, query, *args, **kwargs)
+    with context.read_engine.connect() as conn:
+        return query(conn, *args, **kwargs)
+
+
+def city_code() -> str | None:
+    """The root of the area tree (the one area of level ``city``), or None on an empty platform."""
+    from queries.areas import list_areas
+
+    cities = run_query(list_areas, level="city")
+    return None if cities.empty else str(cities["code"].iloc[0])
+
+
+def find_area(code: str) -> dict | None:
+    from queries.drill import UnknownArea, get_area
+
+    try:
+        return run_query(get_area, code)
+    except UnknownArea:
+        return None
+
+
+def area_path(area: dict) -> list[dict]:
+    """The area and its ancestors, city first (the breadcrumbs)."""
+    from queries.drill import get_area
+
+    path = [area]
+    while path[0].get("parent_code"):
+        path.insert(0, run_query(get_area, path[0]["parent_code"]))
+    return path
+
+
+def area_bounds(code: str) -> list[list[float]] | None:
+    """``[[west, south], [east, north]]`` to frame an area: its main land, not far-off islets.
+
+    Coastal districts and communities own small islands tens of kilometres out; framing their
+    full extent would shrink the area itself to a corner of the map.
+    """
+    from queries.api_support import area_extent
+    from queries.map_data import area_shapes
+
+    area = find_area(code)
+    if area is None:
+        return None
+    shapes = run_query(area_shapes, area["parent_code"], area["level"]) if area["parent_code"] else None
+    own = shapes[shapes["code"] == code] if shapes is not None else None
+    if own is not None and len(own) and own.geometry.iloc[0] is not None:
+        geometry = own.geometry.iloc[0]
+        parts = list(getattr(geometry, "geoms", [geometry]))
+        largest = max(part.area for part in parts)
+        main = [part for part in parts if part.area >= MAIN_PART_SHARE * largest]
+        west = min(p.bounds[0] for p in main)
+        south = min(p.bounds[1] for p in main)
+        east = max(p.bounds[2] for p in main)
+        north = max(p.bounds[3] for p in main)
+        return [[west, south], [east, north]]
+    extent = run_query(area_extent, code)
+    if not extent or extent.get("minx") is None:
+        return None
+    return [[extent["minx"], extent["miny"]], [extent["maxx"], extent["maxy"]]]
+
+
+def zoom_for_bounds(bounds, size=NOMINAL_MAP_PX, padding=FIT_PADDING_PX) -> float:
+    """The web-mercator zoom at which ``bounds`` fill a map of ``size`` pixels (what fitBounds picks)."""
+    (west, south), (east, north) = bounds
+    width, height = (max(1, s - 2 * padding) for s in size)
+
+    def mercator_y(lat):
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    span_x = max(east - west, 1e-6) / 360.0
+    span_y = max(mercator_y(north) - mercator_y(south), 1e-6) / (2 * math.pi)
+    return max(0.0, min(math.log2(width / (EARTH_TILE_PX * span_x)), math.log2(height / (EARTH_TILE_PX * span_y)), 20.0))
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time of a step: counts over [start, end); ``at`` the instant of readings (AQI, traffic)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def at(self) -> dt.datetime:
+        return self.end
+
+
+def child_counts(area_code: str, window: Window, filters: dict):
+    from queries.drill import child_counts as query
+
+    return run_query(query, area_code, "incidents", start=window.start, end=window.end, **filters)
+
+
+def summary(area_code: str, window: Window) -> dict:
+    from queries.incidents import area_summary
+
+    return run_query(area_summary, area_code, window.start, window.end, at=window.at)
+
+
+def incidents_in(area_code: str, window: Window, filters: dict, limit: int = LIST_LIMIT):
+    from queries.incidents import list_incidents
+
+    return run_query(list_incidents, area_code, limit=limit, start=window.start, end=window.end, **filters)
+
+
+def incident_view(incident_id: str, viewer=None) -> dict | None:
+    """An incident's detail with its lifecycle, personal fields masked for ``viewer``."""
+    from queries.incidents import incident_detail
+
+    detail = run_query(incident_detail, incident_id, include_personal=True)
+    return None if detail is None else mask_personal(detail, viewer)
+
+
+def nearest_resources(lon: float, lat: float, at: dt.datetime):
+    from queries.response import nearest_resources as query
+
+    return run_query(query, lon, lat, per_kind=RESOURCES_PER_KIND, at=at)

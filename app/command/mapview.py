@@ -1,0 +1,190 @@
+"""The map of one step: which data each switched-on layer gets, rendered through ``layers``.
+
+What travels is bounded by the step: the current area and its children's shapes, points of the
+current area only (aggregated into cells when zoomed out, by the incidents layer itself), unit
+grids only from street level down (H3 cells above). ``split_for_update`` then sends a layer's
+data only when it changed since the last step (deckgl-dash ``layerData``), and the layer specs
+only when the set of layers or their styling changed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from app.command import data as reads
+from app.i18n import t as translate
+
+# Layers whose data depends on the time window (playback and live pushes re-render only these).
+TIME_LAYERS = ("incidents", "incident_heatmap", "traffic", "air_stations", "aqi_surface", "grid_choropleth", "h3")
+LIVE_LAYERS = ("incidents", "incident_heatmap")
+GRID_LEVELS = ("street", "community", "grid")  # unit grids are drawn from here down; above, H3 cells
+RESOURCE_LAYERS = ("route",)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a step draws: the area, its window, filters, zoom and the selected incident (if any)."""
+
+    area: dict
+    window: reads.Window
+    filters: dict
+    zoom: float
+    incident: dict | None = None  # {"id", "lon", "lat"} when one is selected
+    now: dt.datetime | None = None  # for the ring around new incidents (live view only)
+
+
+def translator(lang: str):
+    return lambda key: translate(key, lang)
+
+
+def _shapes(step: Step):
+    """The area's children (or, for a unit grid, the grids beside it) with the area itself first:
+    children are drawn above it, so a click inside the area picks the child under the pointer."""
+    from queries.drill import CHILD_LEVEL
+    from queries.map_data import area_shapes, tolerance_for_zoom
+
+    area = step.area
+    simplify_m = tolerance_for_zoom(step.zoom)
+    own = reads.run_query(area_shapes, area["parent_code"], area["level"], simplify_m) if area["parent_code"] else None
+    own = own[own["code"] == area["code"]] if own is not None else None
+    child_level = CHILD_LEVEL.get(area["level"])
+    if child_level is None:  # a unit grid: its neighbours in the community, for context
+        return own if own is None else reads.run_query(area_shapes, area["parent_code"], area["level"], simplify_m)
+    kids = reads.run_query(area_shapes, area["code"], child_level, simplify_m)
+    return kids if own is None or own.empty else pd.concat([own, kids], ignore_index=True)
+
+
+def layer_input(name: str, step: Step):
+    """The data ``layers.get_layer(name).render`` takes for this step, or None to draw nothing."""
+    from queries import map_data
+
+    area_code = step.area["code"]
+    window, filters = step.window, step.filters
+    if name == "basemap":
+        return reads.run_query(map_data.land_and_roads, map_data.tolerance_for_zoom(step.zoom))
+    if name == "boundaries":
+        return _shapes(step)
+    if name == "grid_choropleth":
+        if step.area["level"] not in GRID_LEVELS:
+            return None
+        return reads.run_query(map_data.grid_values, "incidents", area_code, map_data.tolerance_for_zoom(step.zoom),
+                               start=window.start, end=window.end, **filters)
+    if name == "h3":
+        from queries.grid import h3_aggregate
+
+        return reads.run_query(h3_aggregate, "incidents", within=area_code, start=window.start, end=window.end, **filters)
+    if name in ("incidents", "incident_heatmap"):
+        return reads.run_query(map_data.incident_points, area_code, window.start, window.end, **filters)
+    if name == "traffic":
+        return reads.run_query(map_data.road_congestion_lines, area=area_code, at=window.at)
+    if name == "air_stations":
+        from queries.environment import station_air_quality
+
+        return reads.run_query(station_air_quality, window.at)
+    if name == "aqi_surface":
+        from queries.environment import station_air_quality
+
+        return {"stations": reads.run_query(station_air_quality, window.at), "cells": reads.run_query(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom))}
+    if name == "resources":
+        return reads.run_query(map_data.resource_points, area=area_code)
+    if name == "sensors":
+        return reads.run_query(map_data.sensor_points, area=area_code)
+    if name == "route":
+        if step.incident is None:
+            return None
+        return {"incident": step.incident, "resources": reads.nearest_resources(step.incident["lon"], step.incident["lat"], window.at)}
+    return None
+
+
+def layer_options(name: str, step: Step, settings) -> dict:
+    from layers import tile_options
+
+    options = {"crs": tile_options(settings)["crs"]}
+    if name == "basemap":
+        options.update(tile_url=getattr(settings, "tile_url", None) or None, zoom=step.zoom)
+    if name == "boundaries":
+        options["selected"] = step.area["code"]
+    if name in ("incidents", "incident_heatmap"):
+        options["zoom"] = step.zoom
+    if name == "incidents" and step.now is not None:
+        options["now"] = step.now
+    return options
+
+
+def render_layers(names, step: Step, lang: str, settings, only=None) -> list:
+    """RenderedLayers of the switched-on ``names`` (in the registry's drawing order), or of ``only``."""
+    from layers import get_layer, layer_names
+
+    wanted = set(names) if only is None else set(names) & set(only)
+    if "route" in names or step.incident is not None:
+        wanted |= {"route"} if (only is None or "route" in only) else set()
+    t = translator(lang)
+    rendered = []
+    for name in layer_names():
+        if name not in wanted:
+            continue
+        data = layer_input(name, step)
+        if data is None or (isinstance(data, pd.DataFrame) and data.empty and name not in ("incidents", "boundaries")):
+            continue
+        rendered += get_layer(name).render(data, t=t, **layer_options(name, step, settings))
+    return rendered
+
+
+def _digest(value) -> str:
+    return hashlib.blake2b(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode(), digest_size=12).hexdigest()
+
+
+def split_for_update(rendered: list, previous: dict | None, *, complete: bool = True):
+    """(layers prop or None, layerData changes, digests) for a step.
+
+    The ``layers`` prop carries every spec *without* its data and is sent only when the specs
+    changed; each layer's data goes through ``layerData`` and only when it changed. With
+    ``complete=False`` (a partial re-render) the layers not rendered keep their previous state.
+    ``previous`` is ``{"specs": digest, "data": {layer id: digest}, "ids": [...]}``.
+    """
+    previous = previous or {}
+    old_data = dict(previous.get("data") or {})
+    specs, changes, data_digests = [], {}, {}
+    for layer in rendered:
+        spec = {key: value for key, value in layer.spec.items() if key != "data"}
+        spec["data"] = []
+        specs.append(spec)
+        digest = _digest(layer.spec.get("data"))
+        data_digests[layer.id] = digest
+        if old_data.get(layer.id) != digest:
+            changes[layer.id] = layer.spec.get("data")
+    if not complete:
+        merged = {**old_data, **data_digests}
+        return None, changes, {"specs": previous.get("specs"), "data": merged, "ids": previous.get("ids") or []}
+    specs_digest = _digest(specs)
+    layers_prop = None if specs_digest == previous.get("specs") else specs
+    return layers_prop, changes, {"specs": specs_digest, "data": data_digests, "ids": [layer.id for layer in rendered]}
+
+
+def legend_items(rendered: list) -> list:
+    return [layer.legend for layer in rendered if layer.legend is not None]
+
+
+def child_at(step: Step, lon: float, lat: float) -> str | None:
+    """The code of the child area containing a clicked point (a click on a cell or a road)."""
+    import shapely
+
+    shapes = _shapes(step)
+    if shapes is None or shapes.empty:
+        return None
+    point = shapely.Point(lon, lat)
+    inside = shapes[(shapes["code"] != step.area["code"]) & shapes.geometry.contains(point)]
+    return None if inside.empty else str(inside["code"].iloc[0])
+
+
+def picked_incident_id(step: Step, layer_id: str, index: int) -> str | None:
+    """The incident a click on a binary point layer picked (rows in the order they were rendered)."""
+    from layers.incidents import picked_incident
+
+    frame = layer_input("incidents", step)
+    row = picked_incident(frame, layer_id, index) if frame is not None else None
+    return None if row is None else str(row["id"])

@@ -1,0 +1,119 @@
+"""One step of the command view, composed: resolve the URL state against the database, read the
+step's data, render its layers and panels. Shared by the page layout (first paint) and the
+callbacks (every later step), so a shared link and a clicked drill show the same thing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from app.command import data as reads
+from app.command import mapview, panels
+from app.command.state import CommandState, Problem
+from queries.drill import CHILD_LEVEL
+
+PLAYBACK_STEPS = 24  # 24 h in hours, 7 d in 7-hour steps: a replay takes half a minute at 1×
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A state checked against the database: the area (and path) it shows, the incident if any."""
+
+    state: CommandState
+    area: dict | None
+    path: list
+    incident: dict | None
+
+
+def resolve(state: CommandState) -> Resolved:
+    """Unknown area codes and incident ids become problems; a shared incident link opens its grid."""
+    problems = list(state.problems)
+    incident = None
+    if state.incident:
+        incident = reads.incident_view(state.incident)
+        if incident is None:
+            problems.append(Problem("incident", "command.problem.incident_unknown", state.incident))
+            state = replace(state, incident=None)
+    area = None
+    if state.area:
+        area = reads.find_area(state.area)
+        if area is None:
+            problems.append(Problem("area", "command.problem.area_unknown", state.area))
+            state = replace(state, area=None)
+    if area is None and incident is not None:
+        deepest = next((incident.get(f"{level}_code") for level in ("grid", "community", "street", "district") if incident.get(f"{level}_code")), None)
+        area = reads.find_area(deepest) if deepest else None
+        state = replace(state, area=area["code"] if area else None)
+    if area is None:
+        root = reads.city_code()
+        area = reads.find_area(root) if root else None
+    state = replace(state, problems=tuple(problems))
+    return Resolved(state, area, reads.area_path(area) if area else [], incident)
+
+
+def playback_cursor(window: reads.Window, index: int | None) -> dt.datetime | None:
+    """The end of playback step ``index`` (0-based) of ``PLAYBACK_STEPS``, or None for live."""
+    if index is None:
+        return None
+    span = (window.end - window.start) / PLAYBACK_STEPS
+    return window.start + span * (min(index, PLAYBACK_STEPS - 1) + 1)
+
+
+def pinned_now(now: dt.datetime) -> dt.datetime:
+    """Now to the minute: steps within the same minute share their cache entries."""
+    return now.replace(second=0, microsecond=0)
+
+
+def make_step(resolved: Resolved, asof: dt.datetime, cursor: dt.datetime | None = None, live: bool = True) -> mapview.Step:
+    start, end = resolved.state.time_window(asof)
+    window = reads.Window(start, cursor or end)
+    bounds = reads.area_bounds(resolved.area["code"])
+    zoom = reads.zoom_for_bounds(bounds) if bounds else 10.0
+    incident = None
+    if resolved.incident is not None and resolved.incident.get("lon") is not None:
+        incident = {"id": resolved.incident["id"], "lon": float(resolved.incident["lon"]), "lat": float(resolved.incident["lat"])}
+    return mapview.Step(resolved.area, window, resolved.state.filters, zoom, incident, now=asof if (live and cursor is None and resolved.state.window != "custom") else None)
+
+
+def fit_for(step: mapview.Step, route_rendered: bool) -> dict | None:
+    """fitBounds of a step: the area, or the incident and its nearest resources."""
+    bounds = reads.area_bounds(step.area["code"])
+    if step.incident is not None:
+        lon, lat = step.incident["lon"], step.incident["lat"]
+        pad = 0.004  # ≈400 m around the incident when no resource widens the box
+        bounds = [[lon - pad, lat - pad], [lon + pad, lat + pad]]
+        if route_rendered:
+            resources = reads.nearest_resources(lon, lat, step.window.at)
+            if len(resources):
+                bounds = [[min(lon, resources["lon"].min()) - pad / 2, min(lat, resources["lat"].min()) - pad / 2],
+                          [max(lon, resources["lon"].max()) + pad / 2, max(lat, resources["lat"].max()) + pad / 2]]
+    return None if bounds is None else {"bounds": bounds, "padding": reads.FIT_PADDING_PX}
+
+
+def side_panels(resolved: Resolved, step: mapview.Step, summary: dict, lang: str) -> list:
+    """The lists under the KPIs: children with counts, a grid's incidents and work orders, or the incident."""
+    area = resolved.area
+    if resolved.incident is not None:
+        resources = reads.nearest_resources(step.incident["lon"], step.incident["lat"], step.window.at) if step.incident else None
+        return [panels.incident_detail(resolved.incident, resources, lang)]
+    child_level = CHILD_LEVEL.get(area["level"])
+    if child_level is not None:
+        counts = reads.child_counts(area["code"], step.window, step.filters)
+        if len(counts):
+            return [panels.children_list(counts, child_level, lang)]
+    incidents = reads.incidents_in(area["code"], step.window, step.filters)
+    return [panels.incident_list(incidents, lang, reads.LIST_LIMIT), panels.work_order_block(summary, lang)]
+
+
+def kpi_panel(resolved: Resolved, step: mapview.Step, summary: dict, lang: str) -> list:
+    scope = None
+    air = summary.get("air_quality") or {}
+    if air.get("scope_code") and air["scope_code"] != resolved.area["code"]:
+        scope = reads.find_area(air["scope_code"])
+    return panels.kpis(summary, step.window.at, lang, scope)
+
+
+def window_label(step: mapview.Step, lang: str) -> str:
+    from app.i18n import t
+
+    return t("command.kpi.window", lang, range=t("command.window.range", lang, start=panels.local_time(step.window.start, lang), end=panels.local_time(step.window.end, lang)))

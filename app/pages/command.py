@@ -1,0 +1,406 @@
+"""Command console (/command): drill from the city to one incident on a map, with KPIs that follow.
+
+State lives in the URL (``app.command.state``) and in the ``command-state`` store that mirrors it:
+every interaction changes the store, a clientside callback pushes the new URL into the history
+(without Dash's router re-rendering the page), and ``assets/command.js`` hands back/forward to
+``command-url-restore`` so they are steps too. One render callback turns a state (or a playback
+tick, or a live push) into partial map updates: layer specs only when they change, each layer's
+data through ``layerData`` only when it changes.
+
+Playback: a dcc.Interval steps a cursor over the window (24 steps); at each step the time-bound
+layers get data up to the cursor and the KPIs are recomputed for it, both from the server, so map
+and numbers always agree and every step is a cacheable query (cursors fall on fixed steps).
+deckgl-dash's GPU ``timeFilter`` would animate points more smoothly but leave the KPIs, the grid
+choropleth and the lists behind, or cost a KPI round trip per frame anyway.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qsl
+
+import dash
+import deckgl_dash  # the component library must be registered before the first request
+from dash import (
+    ALL,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
+
+from app.command.state import CommandState
+from app.context import current_context, current_lang
+from app.i18n import CATALOGUE, t
+
+dash.register_page(__name__, path="/command", name=t("page.command"), name_en=t("page.command", "en"), order=10,
+                   title=lambda **_: t("app.window_title"))
+
+SPEEDS = (1, 2, 4)
+TICK_MS = 1200  # one playback step at 1×
+MAP_ID = "command-map"
+
+
+def known_layers() -> tuple[str, ...]:
+    from layers import layer_names
+
+    return layer_names()
+
+
+def layer_label(name: str, lang: str) -> str:
+    from layers import get_layer
+
+    key = get_layer(name).title_key
+    return t(key, lang) if key in CATALOGUE else name
+
+
+# --- composing a step -----------------------------------------------------------------------
+
+
+def compose(resolved, asof, *, previous=None, cursor=None, only=None, lang="zh"):
+    """Everything one step shows; ``only`` limits the map to those layers (playback, live)."""
+    from app.command import mapview, view
+
+    settings = current_context().settings
+    step = view.make_step(resolved, asof, cursor)
+    rendered = mapview.render_layers(resolved.state.layers, step, lang, settings, only=only)
+    layers_prop, changes, digests = mapview.split_for_update(rendered, previous, complete=only is None)
+    summary = view.reads.summary(resolved.area["code"], step.window)
+    return {
+        "step": step,
+        "layers": layers_prop,
+        "layer_data": changes,
+        "digests": digests,
+        "legend": None if only is not None else mapview.legend_items(rendered),
+        "kpis": view.kpi_panel(resolved, step, summary, lang),
+        "window_label": view.window_label(step, lang),
+        "summary": summary,
+        "route": any(layer.id.startswith("route") for layer in rendered),
+    }
+
+
+def render_token(resolved, index) -> str:
+    return f"{resolved.area['code'] if resolved.area else '-'}|{resolved.state.incident or '-'}|{'live' if index is None else index}"
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def controls(state, lang: str) -> html.Aside:
+    from app.command.state import beijing_text
+    from queries.vocab import CHANNELS, INCIDENT_CATEGORIES, INCIDENT_STATUSES
+
+    def term_options(terms):
+        return [{"label": term.en if lang == "en" else term.zh, "value": term.code} for term in terms]
+
+    window_options = [{"label": t(f"command.window.{w}", lang), "value": w} for w in ("24h", "7d", "custom")]
+
+    return html.Aside([
+        html.H2(t("command.controls.layers", lang), className="section-title"),
+        dcc.Checklist(id="command-layers", options=[{"label": layer_label(n, lang), "value": n} for n in known_layers()], value=list(state.layers),
+                      className="command-checklist", inputClassName="command-check-input", labelClassName="command-check"),
+        html.H2(t("command.controls.window", lang), className="section-title"),
+        dcc.RadioItems(id="command-window", options=window_options, value=state.window, className="command-segmented",
+                       inputClassName="command-segment-input", labelClassName="command-segment"),
+        html.Div([
+            html.Label([t("command.window.from", lang), dcc.Input(id="command-from", type="datetime-local", value=beijing_text(state.start) if state.start else None, className="command-input", debounce=True)]),
+            html.Label([t("command.window.to", lang), dcc.Input(id="command-to", type="datetime-local", value=beijing_text(state.end) if state.end else None, className="command-input", debounce=True)]),
+            html.Button(t("command.window.apply", lang), id="command-window-apply", className="command-button", n_clicks=0),
+        ], className="command-custom-window"),
+        html.H2(t("command.filters.title", lang), className="section-title"),
+        html.Label(t("command.filters.severity", lang), className="command-field-label"),
+        dcc.Checklist(id="command-severity", options=[{"label": n, "value": str(i)} for i, n in ((1, "I"), (2, "II"), (3, "III"), (4, "IV"))],
+                      value=[str(s) for s in state.severity], className="command-severity", inputClassName="command-check-input", labelClassName="command-severity-option"),
+        *[html.Div([html.Label(t(f"command.filters.{name}", lang), className="command-field-label", htmlFor=f"command-{name}"),
+                    dcc.Dropdown(id=f"command-{name}", options=term_options(terms), value=list(getattr(state, name)), multi=True,
+                                 placeholder=t("command.filters.any", lang), className="command-dropdown", searchable=False)])
+          for name, terms in (("category", INCIDENT_CATEGORIES), ("status", INCIDENT_STATUSES), ("channel", CHANNELS))],
+    ], className="command-controls panel", **{"aria-label": t("command.controls.label", lang)})
+
+
+def playback_bar(lang: str) -> html.Div:
+    return html.Div([
+        html.Span(t("command.playback.title", lang), className="playback-title"),
+        html.Button(t("command.playback.play", lang), id="command-play", className="command-button command-button--play", n_clicks=0, **{"data-playing": "false"}),
+        dcc.RadioItems(id="command-speed", options=[{"label": f"{s}×", "value": s} for s in SPEEDS], value=1, className="command-segmented command-speed",
+                       inputClassName="command-segment-input", labelClassName="command-segment"),
+        html.Span(t("command.playback.live", lang), id="command-cursor", className="playback-cursor"),
+        dcc.Interval(id="command-player", interval=TICK_MS, disabled=True),
+    ], className="command-playback")
+
+
+def error_page(lang: str, message: str):
+    return html.Div(html.Section([html.H1(t("command.title", lang)), html.P(message, className="muted")], className="panel panel--empty"), className="page page-command")
+
+
+def layout(lang=None, **query):
+    from app.command import view
+    from app.command.state import parse_query
+    from layers import deck_tooltip
+
+    lang = current_lang(lang)
+    state = parse_query({**query, "lang": lang}, known_layers=known_layers(), default_lang=lang)
+    resolved = view.resolve(state)
+    if resolved.area is None:
+        return error_page(lang, t("command.problem.no_city", lang))
+    asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
+    step = compose(resolved, asof, lang=lang)
+    fit = view.fit_for(step["step"], step["route"])
+    (west, south), (east, north) = fit["bounds"]
+    initial_view = {"longitude": (west + east) / 2, "latitude": (south + north) / 2, "zoom": step["step"].zoom, "pitch": 0, "bearing": 0}
+    render = {"asof": asof.isoformat(), "digests": step["digests"], "index": None, "playing": False, "live_seq": None,
+              "fit": f"{resolved.area['code']}|{resolved.state.incident or '-'}", "zoom": step["step"].zoom, "search": resolved.state.to_store()["search"]}
+    from app.command import panels
+
+    return html.Div([
+        dcc.Store(id="command-state", data=resolved.state.to_store()),
+        dcc.Store(id="command-render", data=render),
+        dcc.Store(id="command-url-restore", data=None),
+        html.Div(id="command-url-sync", hidden=True),
+        html.Div(panels.problems_banner(resolved.state.problems, lang), id="command-problems"),
+        html.Div([
+            controls(resolved.state, lang),
+            html.Section([
+                html.Nav(html.Ol(panels.breadcrumbs(resolved.path, lang, resolved.state.incident), className="crumbs"), id="command-crumbs",
+                         className="command-crumbs", **{"aria-label": t("command.crumbs.label", lang)}),
+                html.Div([
+                    deckgl_dash.DeckGL(id=MAP_ID, layers=step["layers"], layer_data=step["layer_data"], initial_view_state=initial_view, fit_bounds=fit,
+                                       enable_events=["click"], tooltip=deck_tooltip(), controller=True, style={"width": "100%", "height": "100%", "position": "absolute", "inset": "0"}),
+                    html.Div(panels.legend(step["legend"], lang), id="command-legend", className="command-legend"),
+                    html.Div(t("command.map.hint", lang), className="command-map-hint"),
+                ], className="command-map", role="region", **{"aria-label": t("command.map.label", lang)}),
+                playback_bar(lang),
+                html.Span(render_token(resolved, None), id="command-render-mark", className="command-render-mark", **{"aria-hidden": "true"}),
+            ], className="command-centre"),
+            html.Aside([
+                html.Section([html.Div([html.H2(t("command.kpi.title", lang), className="section-title"),
+                                        html.Span(step["window_label"], id="command-window-label", className="section-note")], className="section-head"),
+                              html.Div(step["kpis"], id="command-kpis", className="kpi-grid")], className="panel command-panel"),
+                html.Div(view.side_panels(resolved, step["step"], step["summary"], lang), id="command-detail"),
+            ], className="command-side"),
+        ], className="command-grid"),
+    ], className="page page-command", **{"data-lang": lang})
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+
+def _clicked(value) -> bool:
+    return bool(value)
+
+
+@callback(
+    Output("command-state", "data"),
+    Input(MAP_ID, "clickInfo"),
+    Input({"type": "command-crumb", "code": ALL}, "n_clicks"),
+    Input({"type": "command-area-item", "code": ALL}, "n_clicks"),
+    Input({"type": "command-incident-item", "id": ALL}, "n_clicks"),
+    Input("command-layers", "value"),
+    Input("command-window", "value"),
+    Input("command-window-apply", "n_clicks"),
+    Input("command-severity", "value"),
+    Input("command-category", "value"),
+    Input("command-status", "value"),
+    Input("command-channel", "value"),
+    Input("command-url-restore", "data"),
+    State("command-from", "value"),
+    State("command-to", "value"),
+    State("command-state", "data"),
+    State("command-render", "data"),
+    prevent_initial_call=True,
+)
+def navigate(click, _crumbs, _areas, _incidents, layer_values, window, _apply, severity, category, status, channel, restore, start, end, current, render):
+    """Every interaction → the next state (validated); the render callback draws it."""
+    state = CommandState.from_store(current)
+    following = next_state(state, ctx.triggered_id, ctx.triggered[0]["value"] if ctx.triggered else None,
+                           click=click, render=render, layer_values=layer_values, window=window, start=start, end=end, restore=restore,
+                           filters={"severity": severity, "category": category, "status": status, "channel": channel})
+    if following is None:
+        return no_update
+    new_state, push = following
+    if push and current and new_state.to_store()["search"] == current.get("search") and not new_state.problems:
+        return no_update  # controls echoing the state they were built from (a page insert fires them)
+    return new_state.to_store(push=push)
+
+
+def next_state(state, trigger, value, *, click, render, layer_values, window, start, end, restore, filters):
+    """(next state, whether it is a new history entry) for one trigger, or None for no change."""
+    from app.command import state as states
+
+    if trigger is None:
+        return None
+    if isinstance(trigger, dict):
+        if not value:
+            return None  # a list re-rendered with n_clicks=0
+        if trigger["type"] == "command-incident-item":
+            return states.select_incident(state, trigger["id"]), True
+        return states.drill_to(state, trigger["code"]), True
+    if trigger == MAP_ID:
+        return map_click(state, click, render)
+    if trigger == "command-url-restore":
+        if not restore:
+            return None
+        query = dict(parse_qsl(str(restore.get("search") or "").lstrip("?")))
+        return states.parse_query(query, known_layers=known_layers(), default_lang=state.lang), False
+    if trigger == "command-layers":
+        return states.with_layers(state, layer_values, known_layers()), True
+    if trigger in ("command-window", "command-window-apply"):
+        if window == "custom" and not (start and end):
+            return None  # wait for both ends of the range
+        return states.with_window(state, window, start, end), True
+    return states.with_filters(state, **filters), True
+
+
+def map_click(state, click, render):
+    """A click on the map: an incident point selects it; anywhere else drills into the child there."""
+    from app.command import mapview, view
+    from app.command import state as states
+
+    if not click or not render or not (click.get("picked") or click.get("coordinate")):
+        return None
+    resolved = view.resolve(state)
+    if resolved.area is None:
+        return None
+    asof = dt.datetime.fromisoformat(render["asof"])
+    window = view.reads.Window(*resolved.state.time_window(asof))
+    step = view.make_step(resolved, asof, view.playback_cursor(window, render.get("index")))
+    layer_id = click.get("layerId") or ""
+    if layer_id.startswith("incidents-points-") and click.get("index") is not None:
+        incident_id = mapview.picked_incident_id(step, layer_id, int(click["index"]))
+        return (states.select_incident(state, incident_id), True) if incident_id else None
+    picked = click.get("object") if isinstance(click.get("object"), dict) else {}
+    code = picked.get("code") or (picked.get("properties") or {}).get("code")
+    if layer_id in ("boundaries-areas", "grid-choropleth") and code and code != resolved.area["code"]:
+        return states.drill_to(state, code), True
+    coordinate = click.get("coordinate")
+    child = mapview.child_at(step, coordinate[0], coordinate[1]) if coordinate else None
+    return (states.drill_to(state, child), True) if child else None
+
+
+@callback(
+    Output(MAP_ID, "layers"),
+    Output(MAP_ID, "layerData"),
+    Output(MAP_ID, "fitBounds"),
+    Output("command-legend", "children"),
+    Output("command-crumbs", "children"),
+    Output("command-kpis", "children"),
+    Output("command-window-label", "children"),
+    Output("command-detail", "children"),
+    Output("command-problems", "children"),
+    Output("command-render", "data"),
+    Output("command-render-mark", "children"),
+    Output("command-player", "disabled"),
+    Output("command-player", "interval"),
+    Output("command-play", "children"),
+    Output("command-play", "data-playing"),
+    Output("command-cursor", "children"),
+    Input("command-state", "data"),
+    Input("command-play", "n_clicks"),
+    Input("command-speed", "value"),
+    Input("command-player", "n_intervals"),
+    Input("live-events", "data"),
+    State("command-render", "data"),
+    prevent_initial_call=True,
+)
+def render_step(state_data, _play, speed, _tick, live, render):
+    """Draw a state, a playback step or a live push; send only what changed."""
+    from app.command import panels, view
+    from app.command import state as states
+    from app.command.mapview import LIVE_LAYERS, TIME_LAYERS
+
+    state = states.CommandState.from_store(state_data)
+    lang = state.lang
+    trigger = ctx.triggered_id
+    render = dict(render or {})
+    playing, index = bool(render.get("playing")), render.get("index")
+    interval = int(TICK_MS / (speed or 1))
+    only = None
+    asof = dt.datetime.fromisoformat(render["asof"])
+    if trigger == "command-speed":
+        return (*([no_update] * 12), interval, *([no_update] * 3))
+    if trigger is None or (trigger == "command-play" and not _play):
+        return (*([no_update] * 16),)
+    if trigger == "command-state" and state_data.get("search") == render.get("search") and not playing:
+        return (*([no_update] * 16),)  # the page was just built for this state
+    if trigger == "command-play":
+        playing = not playing
+        index = (index if index is not None and index < view.PLAYBACK_STEPS - 1 else -1) + 1 if playing else index
+        only = TIME_LAYERS
+    elif trigger == "command-player":
+        if not playing:
+            return (*([no_update] * 16),)
+        index = (index or 0) + 1
+        if index >= view.PLAYBACK_STEPS:
+            playing, index = False, None  # the replay reached now: back to live
+            asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
+        only = TIME_LAYERS
+    elif trigger == "live-events":
+        seq = (live or {}).get("seq")
+        fresh = [e for e in (live or {}).get("recent") or [] if e.get("type") == "incident.new"]
+        if playing or state.window == "custom" or not fresh or seq == render.get("live_seq"):
+            return (*([no_update] * 16),)
+        render["live_seq"] = seq
+        asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
+        only = LIVE_LAYERS
+    else:  # a new state: playback stops, the view is live again
+        playing, index = False, None
+        asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
+
+    resolved = view.resolve(state)
+    if resolved.area is None:
+        return (*([no_update] * 8), panels.problems_banner(resolved.state.problems, lang), *([no_update] * 7))
+    window = view.reads.Window(*resolved.state.time_window(asof))
+    cursor = view.playback_cursor(window, index)
+    step = compose(resolved, asof, previous=render.get("digests"), cursor=cursor, only=only, lang=lang)
+    token = render_token(resolved, index)
+    fit_key = f"{resolved.area['code']}|{resolved.state.incident or '-'}"
+    fit = view.fit_for(step["step"], step["route"]) if fit_key != render.get("fit") else no_update
+    render.update(asof=asof.isoformat(), digests=step["digests"], index=index, playing=playing, fit=fit_key, zoom=step["step"].zoom,
+                  search=resolved.state.to_store()["search"] if only is None else render.get("search"))
+    full = only is None
+    cursor_text = t("command.playback.cursor", lang, time=panels.local_time(cursor, lang)) if cursor is not None else t("command.playback.live", lang)
+    return (
+        step["layers"] if step["layers"] is not None else no_update,
+        step["layer_data"] or no_update,
+        fit,
+        panels.legend(step["legend"], lang) if full else no_update,
+        html.Ol(panels.breadcrumbs(resolved.path, lang, resolved.state.incident), className="crumbs") if full else no_update,
+        step["kpis"],
+        step["window_label"],
+        view.side_panels(resolved, step["step"], step["summary"], lang) if full else no_update,
+        panels.problems_banner(resolved.state.problems, lang) if full else no_update,
+        render,
+        token,
+        not playing,
+        interval,
+        t("command.playback.pause" if playing else "command.playback.play", lang),
+        "true" if playing else "false",
+        cursor_text,
+    )
+
+
+# The URL follows the state: a new history entry per step (not through dcc.Location, whose
+# change would make Dash's page router rebuild the whole page), and the language switch in the
+# header keeps the drill state.
+clientside_callback(
+    """
+    function(state) {
+        if (!state || typeof state.search !== "string") { return window.dash_clientside.no_update; }
+        if (state.push && window.location.search !== state.search) {
+            window.history.pushState({cityopsCommand: true}, "", window.location.pathname + state.search);
+        }
+        ["zh", "en"].forEach(function (code) {
+            var params = new URLSearchParams(window.location.search);
+            params.set("lang", code);
+            window.dash_clientside.set_props("shell-lang-" + code, {href: window.location.pathname + "?" + params.toString()});
+        });
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("command-url-sync", "children"),
+    Input("command-state", "data"),
+)

@@ -1,0 +1,224 @@
+"""The command console in Debian's chromium on the small demo city: city → district (a real click
+on the map canvas) → street → community → grid → incident, breadcrumbs, KPIs and lists at each
+step, a shared link, playback, browser back; no console error, no request to another host."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+
+import pytest
+
+from tests.app.conftest import free_port, make_settings
+from tests.app.test_shell_browser import assert_only_own_host
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+MARK = "#command-render-mark"
+VIEWPORT = {"width": 1600, "height": 1000}
+FIT_PADDING = 40  # app.command.data.FIT_PADDING_PX
+WORLD_PX = 512  # deck.gl's world size at zoom 0
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """The app on the small demo city whose data ends at the current hour (so "last 24 h" has data)."""
+    from werkzeug.serving import make_server
+
+    from app.server import create_app
+    from queries.db import make_engine
+    from queries.demo import build_demo_city
+    from queries.migrate import ensure_schema
+
+    folder = tmp_path_factory.mktemp("command-browser")
+    url = f"sqlite:///{folder / 'demo.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    build_demo_city(engine, "small", 11, now=dt.datetime.now(dt.timezone.utc))
+    dash_app = create_app(make_settings(folder, url))
+    port = free_port()
+    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="cityops-command-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", engine
+    server.shutdown()
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+@pytest.fixture
+def page(chromium_browser, demo_server):
+    context = chromium_browser.new_context(viewport=VIEWPORT, locale="zh-CN", has_touch=False)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    problems: list[str] = []
+    requested: list[str] = []
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} {request.failure}")
+            if "/api/v1/events" not in request.url else None)  # the live stream is cut when a page closes
+    page.on("request", lambda request: requested.append(request.url))
+    page.problems = problems
+    page.requested = requested
+    yield page
+    context.close()
+
+
+def wait_for_step(page, prefix: str) -> str:
+    page.wait_for_function("prefix => (document.querySelector('#command-render-mark') || {}).textContent?.startsWith(prefix)", arg=prefix)
+    page.wait_for_timeout(800)  # deck.gl draws on the next animation frames
+    return page.locator(MARK).text_content()
+
+
+def crumbs(page) -> list[str]:
+    return [text.strip() for text in page.locator("#command-crumbs .crumb-name").all_inner_texts()]
+
+
+def biggest_child(page):
+    """The child row with the most incidents (so that the steps below have some)."""
+    buttons = page.locator(".child-button")
+    values = [int(v.replace(",", "")) for v in page.locator(".child-button .child-value").all_inner_texts()]
+    return buttons.nth(values.index(max(values)))
+
+
+def mercator(lon: float, lat: float) -> tuple[float, float]:
+    """deck.gl world pixels at zoom 0 (y down)."""
+    x = WORLD_PX * (lon + 180) / 360
+    y = WORLD_PX * (math.pi - math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))) / (2 * math.pi)
+    return x, y
+
+
+def project(bounds, width: float, height: float, lon: float, lat: float) -> tuple[float, float]:
+    """Screen position of (lon, lat) after deckgl-dash's fitBounds(bounds, padding) in a width × height map."""
+    (west, south), (east, north) = bounds
+    (x0, y0), (x1, y1) = mercator(west, north), mercator(east, south)
+    zoom = math.log2(min((width - 2 * FIT_PADDING) / abs(x1 - x0), (height - 2 * FIT_PADDING) / abs(y1 - y0)))
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+    x, y = mercator(lon, lat)
+    return width / 2 + (x - centre_x) * 2 ** zoom, height / 2 + (y - centre_y) * 2 ** zoom
+
+
+def district_click_target(page, engine):
+    """(code, page x, page y) of a district's inner point, clear of the legend."""
+    import shapely
+    from sqlalchemy import select
+
+    from queries.schema import Area
+
+    box = page.locator("#command-map").bounding_box()
+    legend = page.locator("#command-legend").bounding_box()
+    with engine.connect() as conn:
+        city = conn.execute(select(Area.minx, Area.miny, Area.maxx, Area.maxy).where(Area.level == "city")).one()
+        districts = conn.execute(select(Area.code, Area.geom).where(Area.level == "district").order_by(Area.code)).all()
+    bounds = [[city.minx, city.miny], [city.maxx, city.maxy]]
+    for code, geometry in districts:
+        inner = shapely.Polygon(geometry.geoms[0].exterior).buffer(-0.01) if geometry.geom_type == "MultiPolygon" else geometry.buffer(-0.01)
+        point = (inner if not inner.is_empty else geometry).representative_point()
+        x, y = project(bounds, box["width"], box["height"], point.x, point.y)
+        page_x, page_y = box["x"] + x, box["y"] + y
+        in_legend = legend and legend["x"] <= page_x <= legend["x"] + legend["width"] and legend["y"] <= page_y <= legend["y"] + legend["height"]
+        if 20 < x < box["width"] - 20 and 50 < y < box["height"] - 20 and not in_legend:
+            return code, page_x, page_y
+    raise AssertionError("no district lies clear of the legend")
+
+
+def test_drill_from_city_to_incident_share_play_back(page, demo_server, artifacts_dir):
+    base_url, engine = demo_server
+    page.goto(f"{base_url}/command")
+    page.locator("#command-map canvas").wait_for()
+    city_mark = wait_for_step(page, "")
+    city_code = city_mark.split("|")[0]
+    assert crumbs(page) == ["连云港市"]
+    assert page.locator(".kpi").count() == 4
+    assert page.locator(".child-button").count() >= 2
+    assert page.locator("#command-kpis").inner_text().count("数据时间") >= 2
+    page.screenshot(path=str(artifacts_dir / "command-1-city.png"))
+
+    # A real click on the canvas, at the projected position of a district, drives the drill.
+    district, x, y = district_click_target(page, engine)
+    # deck.gl picks from the pointer's last position: move there first, then press and release.
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    page.wait_for_timeout(80)
+    page.mouse.up()
+    wait_for_step(page, district + "|")
+    assert len(crumbs(page)) == 2 and f"area={district}" in page.url
+    assert page.locator(".child-button").count() >= 1
+    page.screenshot(path=str(artifacts_dir / "command-2-district.png"))
+
+    for level_digits, shot in ((9, "command-3-street.png"), (12, "command-4-community.png"), (15, "command-5-grid.png")):
+        target = biggest_child(page)
+        code = target.get_attribute("data-code")
+        assert len(code) == level_digits
+        target.click()
+        wait_for_step(page, code + "|")
+        assert len(crumbs(page)) == {9: 3, 12: 4, 15: 5}[level_digits]
+        page.screenshot(path=str(artifacts_dir / shot))
+    grid_url = page.url
+    grid_code = code
+
+    # The grid lists its incidents and its work orders; pick the first incident.
+    page.locator("#command-incidents .incident-button").first.wait_for()
+    assert page.locator("#command-workorders").count() == 1
+    incident = page.locator("#command-incidents .incident-button").first
+    incident_id = incident.get_attribute("data-incident-id")
+    incident.click()
+    wait_for_step(page, f"{grid_code}|{incident_id}|")
+    page.locator("#command-timeline .timeline-item").first.wait_for()
+    phone = page.locator('[data-field="phone"]').inner_text()
+    assert "****" in phone or phone == "—"
+    assert page.locator("#command-resources tbody tr").count() >= 1
+    page.screenshot(path=str(artifacts_dir / "command-6-incident.png"))
+    incident_url = page.url
+    heading = page.locator("#command-incident-heading").inner_text()
+
+    # Playback from the start of the window, then pause.
+    page.locator("#command-play").click()
+    page.wait_for_function("() => document.querySelector('#command-cursor').textContent.includes('回放至')")
+    page.wait_for_function("() => /\\|([2-9]|1[0-9])$/.test(document.querySelector('#command-render-mark').textContent)")
+    page.screenshot(path=str(artifacts_dir / "command-7-playback.png"))
+    page.locator("#command-play").click()
+    page.wait_for_function("() => document.querySelector('#command-play').getAttribute('data-playing') === 'false'")
+
+    # Back: the grid without the incident, then the community.
+    page.go_back()
+    wait_for_step(page, f"{grid_code}|-|")
+    assert page.url == grid_url and len(crumbs(page)) == 5
+    page.go_back()
+    wait_for_step(page, grid_code[:12] + "|")
+    assert len(crumbs(page)) == 4
+
+    # The shared link reopens the same view in a fresh page.
+    other = page.context.new_page()
+    other.on("console", lambda message: page.problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+    other.goto(incident_url)
+    other.locator("#command-incident-heading").wait_for()
+    assert other.locator(MARK).text_content().startswith(f"{grid_code}|{incident_id}|")
+    assert other.locator("#command-incident-heading").inner_text() == heading
+    assert [t.strip() for t in other.locator("#command-crumbs .crumb-name").all_inner_texts()][:5] == crumbs_of_grid(page, grid_url)
+    other.close()
+
+    assert city_code
+    assert not page.problems, page.problems
+    assert_only_own_host(page.requested, base_url)
+
+
+def crumbs_of_grid(page, grid_url):
+    page.goto(grid_url)
+    wait_for_step(page, "")
+    return crumbs(page)
+
+
+def test_bad_link_shows_a_message_in_english(page, demo_server, artifacts_dir):
+    base_url, _ = demo_server
+    page.goto(f"{base_url}/command?area=999999999&layers=nope&t=soon&lang=en")
+    page.locator(".command-problems").wait_for()
+    text = page.locator(".command-problems").inner_text()
+    assert "There is no area with code" in text and "Unknown layer" in text
+    assert crumbs(page) == ["Lianyungang"]
+    page.locator("#command-map canvas").wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(artifacts_dir / "command-bad-link-en.png"))
+    assert not page.problems, page.problems
+    assert_only_own_host(page.requested, base_url)

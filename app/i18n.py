@@ -83,6 +83,7 @@ CATALOGUE: MappingProxyType[str, Message] = MappingProxyType({
     "not_found.body": Message("这个地址没有对应的页面。", "There is no page at this address."),
     "not_found.back": Message("返回总览", "Back to the overview"),
     # --- command page (app/pages/command.py, app/command/) -------------------------------------
+    "command.grids_missing": Message("本区域尚未导入单元网格，以六边形网格（H3）代替", "No unit grids are loaded here yet: H3 hexagons stand in"),
     "command.title": Message("指挥调度台", "Command console"),
     "command.subtitle": Message("逐级下钻：全市 → 区县 → 街道 → 社区 → 单元网格 → 事件", "Drill down: city → district → street → community → unit grid → incident"),
     "command.map.label": Message("城市态势地图", "City situation map"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -123,6 +123,10 @@ def render_layers(names, step: Step, lang: str, settings, only=None) -> list:
     if "route" in names or step.incident is not None:
         wanted |= {"route"} if (only is None or "route" in only) else set()
     t = translator(lang)
+    grids_missing = "grid_choropleth" in wanted and not _has_grids(step.area["code"])
+    if grids_missing:
+        # A city that has imported boundaries but no unit grids yet: hexagons stand in, and say so.
+        wanted = (wanted - {"grid_choropleth"}) | {"h3"}
     rendered = []
     for name in layer_names():
         if name not in wanted:
@@ -130,8 +134,17 @@ def render_layers(names, step: Step, lang: str, settings, only=None) -> list:
         data = layer_input(name, step)
         if data is None or (isinstance(data, pd.DataFrame) and data.empty and name not in ("incidents", "boundaries")):
             continue
-        rendered += get_layer(name).render(data, t=t, **layer_options(name, step, settings))
+        layers = get_layer(name).render(data, t=t, **layer_options(name, step, settings))
+        if grids_missing and name == "h3":
+            layers = [replace(layer, legend=replace(layer.legend, note=t("command.grids_missing"))) if layer.legend else layer for layer in layers]
+        rendered += layers
     return rendered
+
+
+def _has_grids(area_code: str) -> bool:
+    from queries.grid import has_grids
+
+    return reads.run_query(has_grids, area_code)
 
 
 def _digest(value) -> str:

@@ -262,3 +262,41 @@ def test_layout_shows_problems_instead_of_failing(request_context):
     text = str(page.to_plotly_json())
     assert "There is no area with code" in text and "Unknown layer" in text and "Time window" in text
     assert "page-command" in text
+
+
+def test_a_city_with_only_ingested_districts_and_incidents_falls_back_to_h3(tmp_path):
+    """Boundaries and an incident file, no unit grids yet: the grid view says so and shows H3."""
+    import json
+
+    from app.command import mapview, view
+    from app.server import create_app
+    from queries.db import make_engine
+    from queries.ingest import ingest_file
+    from queries.migrate import ensure_schema
+
+    districts = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "320706", "name": "海州区"},
+         "geometry": {"type": "Polygon", "coordinates": [[[119.1, 34.5], [119.3, 34.5], [119.3, 34.7], [119.1, 34.7], [119.1, 34.5]]]}},
+        {"type": "Feature", "properties": {"code": "320703", "name": "连云区"},
+         "geometry": {"type": "Polygon", "coordinates": [[[119.3, 34.5], [119.5, 34.5], [119.5, 34.7], [119.3, 34.7], [119.3, 34.5]]]}},
+    ]}
+    (tmp_path / "districts.geojson").write_text(json.dumps(districts), encoding="utf-8")
+    reported = (NOW - dt.timedelta(hours=2)).astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+    rows = "\n".join(f"E{i},事故灾难,IV级,{reported},{119.15 + i * 0.01},34.6" for i in range(5))
+    (tmp_path / "incidents.csv").write_text("事件编号,事件类型,等级,上报时间,经度,纬度\n" + rows + "\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'ingested.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    ingest_file(engine, "boundaries", tmp_path / "districts.geojson", level="district")
+    ingest_file(engine, "incidents", tmp_path / "incidents.csv")
+    engine.dispose()
+
+    dash_app = create_app(make_settings(tmp_path, url))
+    with dash_app.server.test_request_context("/command"):
+        for lang, note in (("zh", "六边形"), ("en", "H3 hexagons")):
+            district = view.resolve(parse_query({"area": "320706", "layers": "boundaries,grid_choropleth", "lang": lang}, known_layers=known()))
+            rendered = mapview.render_layers(district.state.layers, view.make_step(district, NOW), lang, dash_app.server.extensions["cityops"].settings)
+            ids = [layer.id for layer in rendered]
+            assert "h3-cells" in ids and "grid-choropleth" not in ids
+            h3_layer = rendered[ids.index("h3-cells")]
+            assert note in h3_layer.legend.note

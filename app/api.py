@@ -26,14 +26,25 @@ import flask
 import numpy as np
 import pandas as pd
 
-from app.context import current_context
+from app.context import current_context, run_query
 from queries.api_support import area_extent, area_listing, newest_point_time
 from queries.drill import CHILD_LEVEL, UnknownArea, child_counts, children, get_area
 from queries.environment import area_air_quality
 from queries.freshness import FRESHNESS_STATES, dataset_freshness
-from queries.incidents import PERSONAL_INCIDENT_COLUMNS, area_summary, incident_detail, list_incidents
+from queries.incidents import (
+    PERSONAL_INCIDENT_COLUMNS,
+    area_summary,
+    incident_detail,
+    list_incidents,
+)
 from queries.traffic import area_congestion
-from queries.vocab import AREA_LEVEL_CODES, CHANNELS, INCIDENT_CATEGORIES, INCIDENT_STATUS_CODES, codes
+from queries.vocab import (
+    AREA_LEVEL_CODES,
+    CHANNELS,
+    INCIDENT_CATEGORIES,
+    INCIDENT_STATUS_CODES,
+    codes,
+)
 from queries.writes import data_version
 
 logger = logging.getLogger(__name__)
@@ -146,21 +157,8 @@ INCIDENT_FILTER_PARAMS = (P_SEVERITY, P_CATEGORY, P_STATUS, P_CHANNEL)
 # --- running queries --------------------------------------------------------------------------
 
 
-def _run(query: Callable, *args, **kwargs):
-    """Run one query function on the read engine.
-
-    Every query the API makes goes through here: queries declared ``@cached`` are answered from
-    the query cache (keyed on the versions of the datasets they read), the others run directly.
-    """
-    context = current_context()
-    if hasattr(query, "__cache_spec__"):
-        return context.cache.call(context.read_engine, query, *args, **kwargs)
-    with context.read_engine.connect() as conn:
-        return query(conn, *args, **kwargs)
-
-
 def _current_data_version() -> int:
-    # Deliberately not through _run: the data version is what a cache would be keyed on.
+    # Deliberately not through run_query: the data version is what a cache would be keyed on.
     with current_context().read_engine.connect() as conn:
         return data_version(conn)
 
@@ -253,7 +251,7 @@ def _check_areas_exist(endpoint: Endpoint, arguments: dict) -> None:
         code = arguments.get(param.name)
         if param.kind == "area_code" and code is not None:
             try:
-                _run(get_area, code)
+                run_query(get_area, code)
             except UnknownArea:
                 raise ApiError(404, param.name, f"no area with code {code!r}") from None
 
@@ -341,13 +339,13 @@ def _traffic_block(reading: dict) -> dict:
 
 
 def _list_areas(arguments: dict) -> dict:
-    frame = _run(area_listing, level=arguments["level"], parent=arguments["parent"])
+    frame = run_query(area_listing, level=arguments["level"], parent=arguments["parent"])
     return {"items": _records(frame[list(AREA_FIELDS)])}
 
 
 def _one_area(arguments: dict) -> dict:
-    area = _run(get_area, arguments["code"])
-    extent = _run(area_extent, arguments["code"]) or {}
+    area = run_query(get_area, arguments["code"])
+    extent = run_query(area_extent, arguments["code"]) or {}
     corners = [extent.get(k) for k in ("minx", "miny", "maxx", "maxy")]
     label = (extent.get("label_lon"), extent.get("label_lat"))
     return {
@@ -359,7 +357,7 @@ def _one_area(arguments: dict) -> dict:
 
 
 def _area_summary(arguments: dict) -> dict:
-    summary = _run(area_summary, arguments["code"], arguments["from"], arguments["to"])
+    summary = run_query(area_summary, arguments["code"], arguments["from"], arguments["to"])
     return {
         "area": _area_reference(summary["area"]),
         "from": arguments["from"],
@@ -376,25 +374,25 @@ def _count_children(area: dict, arguments: dict) -> tuple[list[dict], dt.datetim
     filters = {"start": arguments["from"], "end": arguments["to"]}
     if source == "incidents":
         filters.update(severities=arguments["severity"], categories=arguments["category"], statuses=arguments["status"], channels=arguments["channel"])
-    frame = _run(child_counts, area["code"], source, **filters)
+    frame = run_query(child_counts, area["code"], source, **filters)
     child_level = CHILD_LEVEL.get(area["level"])
     data_time = None
     if child_level is not None and not frame.empty:
-        data_time = _run(newest_point_time, source, f"{child_level}_code", frame["code"].tolist(), **filters)
+        data_time = run_query(newest_point_time, source, f"{child_level}_code", frame["code"].tolist(), **filters)
     return _records(frame, integers=("value",)), data_time
 
 
 def _read_children(area: dict, arguments: dict) -> list[dict]:
     """AQI or congestion of each child at ``to``, one query call per child (cacheable per area)."""
     items = []
-    for child in _run(children, area["code"]).itertuples(index=False):
+    for child in run_query(children, area["code"]).itertuples(index=False):
         base = {"code": child.code, "name": child.name, "name_en": child.name_en}
         if arguments["metric"] == "aqi":
-            reading = _run(area_air_quality, child.code, at=arguments["to"])
+            reading = run_query(area_air_quality, child.code, at=arguments["to"])
             items.append({**base, "value": reading["aqi"], "data_time": reading["ts"], "scope_code": reading["scope_code"],
                           "category": reading.get("category"), "level": reading.get("level"), "colour": _hex_colour(reading.get("rgb"))})
         else:
-            reading = _run(area_congestion, child.code, at=arguments["to"])
+            reading = run_query(area_congestion, child.code, at=arguments["to"])
             items.append({**base, "value": reading["congestion_index"], "data_time": reading["ts"], "band": reading.get("band"),
                           "band_zh": reading.get("band_zh"), "band_en": reading.get("band_en")})
     return items
@@ -406,7 +404,7 @@ def _area_children(arguments: dict) -> dict:
         for name in INCIDENT_FILTERS:
             if arguments[name]:
                 raise ApiError.bad(name, f"{name!r} filters incidents; it cannot be used with metric={metric}")
-    area = _run(get_area, arguments["code"])
+    area = run_query(get_area, arguments["code"])
     if metric in ("incidents", "workorders"):
         items, data_time = _count_children(area, arguments)
     else:
@@ -417,7 +415,7 @@ def _area_children(arguments: dict) -> dict:
 
 
 def _list_incidents(arguments: dict) -> dict:
-    frame = _run(
+    frame = run_query(
         list_incidents, arguments["area"], limit=arguments["limit"], offset=arguments["offset"], include_personal=False,
         start=arguments["from"], end=arguments["to"], severities=arguments["severity"], categories=arguments["category"],
         statuses=arguments["status"], channels=arguments["channel"],
@@ -428,7 +426,7 @@ def _list_incidents(arguments: dict) -> dict:
 
 
 def _one_incident(arguments: dict) -> dict:
-    detail = _run(incident_detail, arguments["id"], include_personal=False)
+    detail = run_query(incident_detail, arguments["id"], include_personal=False)
     if detail is None:
         raise ApiError(404, "id", f"no incident with id {arguments['id']!r}")
     return {k: v for k, v in detail.items() if k not in PERSONAL_INCIDENT_COLUMNS}
@@ -436,7 +434,7 @@ def _one_incident(arguments: dict) -> dict:
 
 def _datasets(arguments: dict) -> dict:
     now = dt.datetime.now(dt.timezone.utc)
-    frame = _run(dataset_freshness, now=now)
+    frame = run_query(dataset_freshness, now=now)
     return {"as_of": now, "items": _records(frame, integers=("row_count", "version"))}
 
 

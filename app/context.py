@@ -42,3 +42,13 @@ def current_context() -> AppContext:
 def current_lang(requested=None) -> str:
     """The language asked for in the URL (``?lang=en``), else the configured default (CITYOPS_LOCALE)."""
     return normalise_lang(requested, default=current_context().settings.locale)
+
+
+def run_query(query, *args, **kwargs):
+    """One query function on the read engine; ``@cached`` ones are answered from the query cache
+    (keyed on the versions of the datasets they read). Every page and route reads through here."""
+    context = current_context()
+    if hasattr(query, "__cache_spec__"):
+        return context.cache.call(context.read_engine, query, *args, **kwargs)
+    with context.read_engine.connect() as conn:
+        return query(conn, *args, **kwargs)

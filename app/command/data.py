@@ -8,7 +8,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from app.context import current_context
+from app.context import run_query
 from app.masking import mask_personal
 
 LIST_LIMIT = 50  # incidents listed for a unit grid: the newest; the map shows them all
@@ -17,15 +17,6 @@ EARTH_TILE_PX = 512  # deck.gl's world size at zoom 0
 NOMINAL_MAP_PX = (1000, 700)  # the map's size on a console screen, for picking a zoom level
 FIT_PADDING_PX = 40
 MAIN_PART_SHARE = 0.2  # polygon parts smaller than this share of the largest are not framed
-
-
-def run_query(query, *args, **kwargs):
-    """One query function on the read engine; ``@cached`` ones are answered from the query cache."""
-    context = current_context()
-    if hasattr(query, "__cache_spec__"):
-        return context.cache.call(context.read_engine, query, *args, **kwargs)
-    with context.read_engine.connect() as conn:
-        return query(conn, *args, **kwargs)
 
 
 def city_code() -> str | None:

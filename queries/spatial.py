@@ -59,17 +59,27 @@ class RasterIndex:
         target = int(np.clip(len(polygons) * cells_per_polygon, 1024, max_cells))
         cell = max(np.sqrt(max(x1 - x0, 1e-9) * max(y1 - y0, 1e-9) / target), 1e-9)
         nx, ny = int(np.ceil((x1 - x0) / cell)) or 1, int(np.ceil((y1 - y0) / cell)) or 1
-        ix, iy = np.meshgrid(np.arange(nx), np.arange(ny))
-        ix, iy = ix.ravel(), iy.ravel()
-        boxes = shapely.box(x0 + ix * cell, y0 + iy * cell, x0 + (ix + 1) * cell, y0 + (iy + 1) * cell)
-        box_idx, poly_idx = shapely.STRtree(polygons).query(boxes, predicate="intersects")
+        tree = shapely.STRtree(polygons)
+        n_cells = nx * ny
+        # Cells are queried in bands of rows so that a raster of millions of cells never holds
+        # millions of shapely boxes at once.
+        rows_per_band = max(1, 500_000 // nx)
+        owner = np.full(n_cells, NO_AREA, dtype=np.int32)
+        box_parts, poly_parts = [], []
+        for first_row in range(0, ny, rows_per_band):
+            iy, ix = np.divmod(np.arange(first_row * nx, min(ny, first_row + rows_per_band) * nx), nx)
+            boxes = shapely.box(x0 + ix * cell, y0 + iy * cell, x0 + (ix + 1) * cell, y0 + (iy + 1) * cell)
+            box_idx, poly_idx = tree.query(boxes, predicate="intersects")
+            per_box = np.bincount(box_idx, minlength=len(boxes))
+            single = per_box[box_idx] == 1
+            inside = shapely.contains_properly(polygons[poly_idx[single]], boxes[box_idx[single]])
+            owner[first_row * nx + box_idx[single][inside]] = poly_idx[single][inside]
+            box_parts.append(box_idx + first_row * nx)
+            poly_parts.append(poly_idx)
+        box_idx, poly_idx = np.concatenate(box_parts), np.concatenate(poly_parts)
         order = np.lexsort((poly_idx, box_idx))
         box_idx, poly_idx = box_idx[order], poly_idx[order]
-        counts = np.bincount(box_idx, minlength=len(boxes))
-        owner = np.full(len(boxes), NO_AREA, dtype=np.int32)
-        single = counts[box_idx] == 1
-        inside = shapely.contains_properly(polygons[poly_idx[single]], boxes[box_idx[single]])
-        owner[box_idx[single][inside]] = poly_idx[single][inside]
+        counts = np.bincount(box_idx, minlength=n_cells)
         owner[(counts > 0) & (owner == NO_AREA)] = MIXED
         offsets = np.concatenate(([0], np.cumsum(counts)))
         return cls(polygons, float(x0), float(y0), float(cell), nx, ny, owner, offsets, poly_idx.astype(np.int32))

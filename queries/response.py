@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, func, select
 
+from queries.cache import cached
 from queries.db import read_frame
 from queries.schema import Resource, RoadSegment, RoadSpeed
 
@@ -105,6 +106,7 @@ def load_road_graph(conn: Connection, at: dt.datetime | None = None) -> RoadGrap
     return RoadGraph(tuple(index), np.array(lons), np.array(lats), tuple(tuple(e) for e in edges))
 
 
+@cached(tables=("resources", "road_segments", "road_speeds"))
 def nearest_resources(
     conn: Connection, lon: float, lat: float, kinds: list[str] | None = None, per_kind: int = 3,
     at: dt.datetime | None = None, graph: RoadGraph | None = None,
@@ -112,7 +114,8 @@ def nearest_resources(
     """Per kind, the ``per_kind`` resources with the shortest estimated travel time to (lon, lat).
 
     Columns: id, kind, name, lon, lat, capacity, capacity_unit, distance_m (straight line),
-    travel_s, method (``network`` or ``straight_line``). Pass ``graph`` to reuse a loaded network.
+    travel_s, method (``network`` or ``straight_line``). Pass ``graph`` to reuse a loaded network
+    (uncached calls only: a graph is no cache key).
     """
     stmt = select(Resource.id, Resource.kind, Resource.name, Resource.lon, Resource.lat, Resource.capacity, Resource.capacity_unit).where(Resource.lon.is_not(None))
     if kinds:

@@ -13,6 +13,8 @@ frame, "110-feed", bus=bus)`` (``queries.ingest.live`` publishes what a batch co
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from sqlalchemy.engine import Engine
 
 from queries.ingest.common import Context, Options
@@ -66,34 +68,44 @@ def ingest_records(engine: Engine, kind: str, frame, source_name: str, *, bus=No
     return _ingest_source(engine, kind, source, opts, after_write=after_write, bus=bus)
 
 
+@contextmanager
+def _one_transaction(engine: Engine, report: IngestReport):
+    """The connection an import writes through: everything commits together, or nothing does.
+
+    A failure rolls back; a dry run validates and writes, then rolls back and reports no version.
+    """
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            transaction.rollback()
+            raise
+        if report.dry_run:
+            transaction.rollback()
+            report.data_version = None
+        else:
+            transaction.commit()
+
+
 def _ingest_source(engine: Engine, kind: str, source: SourceTable, opts: Options, *, after_write=None, bus=None) -> IngestReport:
     report = IngestReport(kind=kind, file=source.name, rows_read=len(source), notes=list(source.notes), dry_run=opts.dry_run)
     if len(source) == 0:
         raise IngestError(f"{source.name}: no data rows")
     handler = _handler(kind)
     batch = None
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            if bus is not None or kind == "incidents":
-                from queries.bus import BatchEvents
+    with _one_transaction(engine, report) as conn:
+        if bus is not None or kind == "incidents":
+            from queries.bus import BatchEvents
 
-                batch = BatchEvents.before_write(conn, _incident_ids(source, opts) if kind == "incidents" else None, publishing=bus is not None)
-            handler(conn, Context(source, opts, report))
-            if after_write is not None:
-                after_write(conn, report)
-            if batch is not None and not opts.dry_run:
-                # Notes the new incident ids in the change log (for the watcher) and builds the
-                # events from the rows as committed.
-                batch.after_write(conn, report.data_version)
-        except BaseException:
-            transaction.rollback()
-            raise
-        if opts.dry_run:
-            transaction.rollback()
-            report.data_version = None
-        else:
-            transaction.commit()
+            batch = BatchEvents.before_write(conn, _incident_ids(source, opts) if kind == "incidents" else None, publishing=bus is not None)
+        handler(conn, Context(source, opts, report))
+        if after_write is not None:
+            after_write(conn, report)
+        if batch is not None and not opts.dry_run:
+            # Notes the new incident ids in the change log (for the watcher) and builds the
+            # events from the rows as committed.
+            batch.after_write(conn, report.data_version)
     if bus is not None and batch is not None and not opts.dry_run:
         batch.publish(bus)
     return report
@@ -150,35 +162,25 @@ def _ingest_indicators(engine: Engine, path, opts: Options) -> IngestReport:
     names = " + ".join(s.name for s in (definition_source, value_source) if s is not None)
     report = IngestReport(kind="indicators", file=names, dry_run=opts.dry_run)
     report.rows_read = sum(len(s) for s in (definition_source, value_source) if s is not None)
-    with engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            definition_ctx = value_ctx = None
-            definitions = values = None
-            problems = []
-            if definition_source is not None:
-                # --map applies to the values file; definitions are matched automatically.
-                definition_ctx = Context(definition_source, Options(**{**opts.__dict__, "mapping": {}}), report)
-                definitions = validate_definitions(definition_ctx)
-                problems.append(definition_ctx.problems)
-            if value_source is not None:
-                value_ctx = Context(value_source, opts, report)
-                defined = set(definitions["code"].dropna()) if definitions is not None else set()
-                values = validate_values(value_ctx, conn, defined)
-                problems.append(value_ctx.problems)
-            merged = [m for p in problems for _, m in sorted(p.entries, key=lambda e: e[0])]
-            total = sum(p.total for p in problems)
-            if total:
-                raise IngestError(merged, total=total)
-            write_indicators(conn, definition_ctx, definitions, value_ctx, values)
-        except BaseException:
-            transaction.rollback()
-            raise
-        if opts.dry_run:
-            transaction.rollback()
-            report.data_version = None
-        else:
-            transaction.commit()
+    with _one_transaction(engine, report) as conn:
+        definition_ctx = value_ctx = None
+        definitions = values = None
+        problems = []
+        if definition_source is not None:
+            # --map applies to the values file; definitions are matched automatically.
+            definition_ctx = Context(definition_source, Options(**{**opts.__dict__, "mapping": {}}), report)
+            definitions = validate_definitions(definition_ctx)
+            problems.append(definition_ctx.problems)
+        if value_source is not None:
+            value_ctx = Context(value_source, opts, report)
+            defined = set(definitions["code"].dropna()) if definitions is not None else set()
+            values = validate_values(value_ctx, conn, defined)
+            problems.append(value_ctx.problems)
+        merged = [m for p in problems for _, m in sorted(p.entries, key=lambda e: e[0])]
+        total = sum(p.total for p in problems)
+        if total:
+            raise IngestError(merged, total=total)
+        write_indicators(conn, definition_ctx, definitions, value_ctx, values)
     return report
 
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import insert
@@ -110,3 +111,28 @@ def chromium_browser():
 def artifacts_dir() -> Path:
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     return ARTIFACTS_DIR
+
+
+def open_watched_page(browser, *, viewport: dict, timeout_ms: int, ignore_failed_urls: tuple[str, ...] = (), **context_options):
+    """A page that records console errors, page errors, failed requests (``page.problems``) and
+    every requested URL (``page.requested``); returns (context, page) — close the context after."""
+    context = browser.new_context(viewport=viewport, locale="zh-CN", **context_options)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    problems: list[str] = []
+    requested: list[str] = []
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} {request.failure}")
+            if not any(part in request.url for part in ignore_failed_urls) else None)
+    page.on("request", lambda request: requested.append(request.url))
+    page.problems = problems
+    page.requested = requested
+    return context, page
+
+
+def assert_only_own_host(requested: list[str], base_url: str) -> None:
+    own = urlsplit(base_url).netloc
+    foreign = [url for url in requested if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != own]
+    assert requested, "no request was recorded"
+    assert not foreign, f"requests to other hosts: {foreign}"

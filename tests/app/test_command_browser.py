@@ -9,8 +9,12 @@ import threading
 
 import pytest
 
-from tests.app.conftest import free_port, make_settings
-from tests.app.test_shell_browser import assert_only_own_host
+from tests.app.conftest import (
+    assert_only_own_host,
+    free_port,
+    make_settings,
+    open_watched_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,18 +52,8 @@ def demo_server(tmp_path_factory):
 
 @pytest.fixture
 def page(chromium_browser, demo_server):
-    context = chromium_browser.new_context(viewport=VIEWPORT, locale="zh-CN", has_touch=False)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    problems: list[str] = []
-    requested: list[str] = []
-    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} {request.failure}")
-            if "/api/v1/events" not in request.url else None)  # the live stream is cut when a page closes
-    page.on("request", lambda request: requested.append(request.url))
-    page.problems = problems
-    page.requested = requested
+    # The live stream is cut when a page closes: not a problem of the page.
+    context, page = open_watched_page(chromium_browser, viewport=VIEWPORT, timeout_ms=30_000, has_touch=False, ignore_failed_urls=("/api/v1/events",))
     yield page
     context.close()
 

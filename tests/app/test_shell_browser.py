@@ -1,35 +1,18 @@
 """The shell in Debian's chromium: header, nav, language switch; no console error, no foreign host."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
+
+from tests.app.conftest import assert_only_own_host, open_watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
 def page(chromium_browser, live_server):
-    context = chromium_browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    problems: list[str] = []
-    requested: list[str] = []
-    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} {request.failure}"))
-    page.on("request", lambda request: requested.append(request.url))
-    page.problems = problems
-    page.requested = requested
+    context, page = open_watched_page(chromium_browser, viewport={"width": 1600, "height": 1000}, timeout_ms=20_000)
     yield page
     context.close()
-
-
-def assert_only_own_host(requested: list[str], base_url: str) -> None:
-    own = urlsplit(base_url).netloc
-    foreign = [url for url in requested if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != own]
-    assert requested, "no request was recorded"
-    assert not foreign, f"requests to other hosts: {foreign}"
 
 
 def test_shell_header_nav_and_language_switch(page, live_server, artifacts_dir):

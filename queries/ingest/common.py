@@ -369,3 +369,15 @@ def close_dataset(conn: Connection, code: str, table: Table, report: IngestRepor
 def newest_time(parsed: pd.DataFrame, names) -> pd.Timestamp | None:
     values = [parsed[n].max() for n in names if n in parsed and parsed[n].notna().any()]
     return max(values) if values else None
+
+
+def write_dataset(conn: Connection, ctx: Context, table: Table, frame: pd.DataFrame, key: list[str], what: str,
+                  defaults: DatasetDefaults, data_time=None) -> None:
+    """The end of every point/line import: collapse repeated keys, stamp the catalogue dataset,
+    upsert, and record the change (row count, data time, version)."""
+    frame = dedupe_keys(ctx, frame, key, what)
+    code = open_dataset(conn, ctx.options, defaults, ctx.report)
+    frame["dataset_code"] = code
+    frame["updated_at"] = ctx.now
+    write(conn, table, frame, key, ctx.report)
+    close_dataset(conn, code, table, ctx.report, newest_time(frame, data_time) if data_time else None)

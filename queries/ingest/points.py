@@ -12,13 +12,9 @@ from queries.ingest.common import (
     Context,
     DatasetDefaults,
     assign_areas,
-    close_dataset,
-    dedupe_keys,
     locate_points,
-    newest_time,
-    open_dataset,
     point_wkb,
-    write,
+    write_dataset,
 )
 from queries.ingest.fields import INCIDENT_FIELDS, RESOURCE_FIELDS, WORK_ORDER_FIELDS
 from queries.ingest.parse import parse_terms
@@ -69,12 +65,7 @@ def ingest_incidents(conn: Connection, ctx: Context) -> None:
         parsed["status"] = None
     parsed["status"] = _status_from_times(parsed, "status", STATUS_FROM_TIME, "reported")
     frame = _located_frame(ctx, conn, parsed, required=False)
-    frame = dedupe_keys(ctx, frame, ["id"], "incident id")
-    code = open_dataset(conn, ctx.options, INCIDENT_DATASET, ctx.report)
-    frame["dataset_code"] = code
-    frame["updated_at"] = ctx.now
-    write(conn, Incident.__table__, frame, ["id"], ctx.report)
-    close_dataset(conn, code, Incident.__table__, ctx.report, newest_time(frame, INCIDENT_TIMES))
+    write_dataset(conn, ctx, Incident.__table__, frame, ["id"], "incident id", INCIDENT_DATASET, INCIDENT_TIMES)
 
 
 def _resolve_category(ctx: Context, parsed: pd.DataFrame) -> None:
@@ -137,12 +128,7 @@ def ingest_work_orders(conn: Connection, ctx: Context) -> None:
     if "back_num" in parsed:
         parsed["back_num"] = parsed["back_num"].fillna(0)
     frame = _located_frame(ctx, conn, parsed, required=False)
-    frame = dedupe_keys(ctx, frame, ["order_num"], "work-order number")
-    code = open_dataset(conn, ctx.options, WORK_ORDER_DATASET, ctx.report)
-    frame["dataset_code"] = code
-    frame["updated_at"] = ctx.now
-    write(conn, WorkOrder.__table__, frame, ["order_num"], ctx.report)
-    close_dataset(conn, code, WorkOrder.__table__, ctx.report, newest_time(frame, WORK_ORDER_TIMES))
+    write_dataset(conn, ctx, WorkOrder.__table__, frame, ["order_num"], "work-order number", WORK_ORDER_DATASET, WORK_ORDER_TIMES)
 
 
 def ingest_resources(conn: Connection, ctx: Context) -> None:
@@ -161,9 +147,4 @@ def ingest_resources(conn: Connection, ctx: Context) -> None:
         clash = frame.duplicated("id", keep=False) & frame.duplicated(["id", "lon", "lat"], keep=False).eq(False)
         ctx.flag(clash.to_numpy(), "name", lambda p: f"{frame['name'].iloc[p]!r} ({frame['kind'].iloc[p]}) appears twice at different places; add an id column")
         ctx.fail_if_problems()
-    frame = dedupe_keys(ctx, frame, ["id"], "resource id")
-    code = open_dataset(conn, ctx.options, RESOURCE_DATASET, ctx.report)
-    frame["dataset_code"] = code
-    frame["updated_at"] = ctx.now
-    write(conn, Resource.__table__, frame, ["id"], ctx.report)
-    close_dataset(conn, code, Resource.__table__, ctx.report, None)
+    write_dataset(conn, ctx, Resource.__table__, frame, ["id"], "resource id", RESOURCE_DATASET)

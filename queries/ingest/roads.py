@@ -12,11 +12,8 @@ from queries.ingest.common import (
     Context,
     DatasetDefaults,
     assign_areas,
-    close_dataset,
-    dedupe_keys,
     geometry_wkb,
-    open_dataset,
-    write,
+    write_dataset,
 )
 from queries.ingest.fields import ROAD_FIELDS
 from queries.ingest.parse import as_text, parse_terms
@@ -85,12 +82,7 @@ def ingest_roads(conn: Connection, ctx: Context) -> None:
     box = shapely.bounds(parts)
     frame["minx"], frame["miny"], frame["maxx"], frame["maxy"] = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
     frame["geom"] = geometry_wkb(parts)
-    frame = dedupe_keys(ctx, frame, ["id"], "road id")
-    code = open_dataset(conn, ctx.options, ROAD_DATASET, ctx.report)
-    frame["dataset_code"] = code
-    frame["updated_at"] = ctx.now
-    write(conn, RoadSegment.__table__, frame, ["id"], ctx.report)
-    close_dataset(conn, code, RoadSegment.__table__, ctx.report, None)
+    write_dataset(conn, ctx, RoadSegment.__table__, frame, ["id"], "road id", ROAD_DATASET)
 
 
 def _length_m(lines: np.ndarray) -> np.ndarray:

@@ -1,13 +1,28 @@
-"""The read-only JSON API (``/api/v1/…``) over the query layer.
+"""The JSON API (``/api/v1/…``) over the query layer: reads, and the video walls' emergency switch.
 
-One declarative description, ``ENDPOINTS`` (paths, parameters, response schemas), drives both the
-validation of every request and ``/api/v1/openapi.json``, so the documentation and the behaviour
-cannot drift apart: a parameter that is not described is refused with a 400.
+One declarative description, ``ENDPOINTS`` (paths, methods, parameters, request bodies, response
+schemas), drives both the validation of every request and ``/api/v1/openapi.json``, so the
+documentation and the behaviour cannot drift apart: a parameter that is not described is refused
+with a 400.
+
+Everything is read-only except two routes of the video walls (``/walls/{wall_id}/…``): switching
+a wall to an incident's emergency scene (``POST …/emergency``) and acknowledging one (``POST
+…/acknowledge``). They change shared state: they need the capability ``operate_wall``
+(commanders, administrators; ``app.security.access``). They accept
+``Content-Type: application/json`` only (415 otherwise) — a browser cannot send that cross-origin
+without a CORS preflight this app never answers, a cheap defence against cross-site requests —
+answer ``Cache-Control: no-store`` and publish the new data version on the live bus at once.
 
 Contract: bad parameters get a 400 naming the parameter, unknown areas and incidents a 404,
 anything unexpected a JSON 503 with a generic message (the exception is logged here, never sent),
-never a 500. Times are ISO 8601 in (naive = Asia/Shanghai) and UTC with offset out. Personal data
-(reporter name and phone, exact address) is never served for now: access control comes later.
+never a 500. Times are ISO 8601 in (naive = Asia/Shanghai) and UTC with offset out.
+
+Access (``app.security.access``): a session or ``Authorization: Bearer <token>`` with the capability
+``use_api`` (401 without, 403 with another role); ``/openapi.json`` is public. A caller limited to
+areas gets 403 for an area parameter or an incident outside them, area and incident listings
+limited to their areas by default, and an emergency outside them as null. Personal data (reporter
+name and phone, exact address) is never served; phone and ID-card numbers in titles and
+descriptions are masked for callers without ``see_personal_data`` (``app.masking``).
 """
 from __future__ import annotations
 
@@ -27,10 +42,29 @@ import numpy as np
 import pandas as pd
 
 from app.context import current_context, run_query
+from app.live import HUB_KEY
+from app.masking import mask_personal
+from app.security.access import current_viewer, may_see_area, may_see_record, restricted
 from queries.api_support import area_extent, area_listing, newest_point_time
+from queries.bus import data_version_event
 from queries.drill import CHILD_LEVEL, UnknownArea, child_counts, children, get_area
+from queries.emergency import (
+    ACTION_ACK,
+    ACTION_RAISE,
+    ALERT_FIELDS,
+    DATASET_CODE,
+    WALL_ID_PATTERN,
+    IncidentOver,
+    UnknownIncident,
+    acknowledge,
+    active_emergency,
+    raise_alert,
+)
 from queries.environment import area_air_quality
 from queries.freshness import FRESHNESS_STATES, dataset_freshness
+from queries.incidents import (
+    MAX_LIMIT as MAX_INCIDENT_ROWS,
+)
 from queries.incidents import (
     PERSONAL_INCIDENT_COLUMNS,
     area_summary,
@@ -65,6 +99,7 @@ MAX_OFFSET = 1_000_000  # deeper pages should narrow the time window instead
 LIVE_CACHE_CONTROL = "private, max-age=30"
 DOCUMENT_CACHE_CONTROL = "public, max-age=300"
 ERROR_CACHE_CONTROL = "no-store"
+STATE_CACHE_CONTROL = "no-store"  # wall state and writes: never reused
 DATA_VERSION_HEADER = "X-Data-Version"
 UNAVAILABLE_MESSAGE = "The data service is temporarily unavailable; please retry shortly."
 
@@ -72,7 +107,17 @@ UNAVAILABLE_MESSAGE = "The data service is temporarily unavailable; please retry
 KIND_PATTERNS = {
     "area_code": "^[0-9]{6,15}$",
     "incident_id": "^[^\\u0000-\\u001f\\u007f/]{1,64}$",  # printable, no slash, as long as incidents.id
+    "wall_id": WALL_ID_PATTERN,  # lower-case letters, digits, '-', '_'
 }
+KIND_EXPECTED = {
+    "area_code": "an area code of 6 to 15 digits",
+    "incident_id": "an incident id (1–64 printable characters, no '/')",
+    "wall_id": "a wall id (1–64 characters: a–z, 0–9, '-' and '_', starting with a letter or digit)",
+}
+JSON_MIMETYPE = "application/json"
+ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE")
+MAX_BODY_BYTES = 4096  # the bodies of this API are a few dozen bytes
+ERROR_CODES = {400: "bad_parameter", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type"}
 INTEGER_TEXT = re.compile(r"[0-9]{1,9}")
 SEVERITY_CHOICES = (("1", 1), ("2", 2), ("3", 3), ("4", 4), ("I", 1), ("II", 2), ("III", 3), ("IV", 4))
 METRICS = ("incidents", "workorders", "aqi", "congestion")
@@ -93,7 +138,7 @@ class ApiError(Exception):
         return cls(400, parameter, message)
 
     def body(self) -> dict:
-        return {"error": "bad_parameter" if self.status == 400 else "not_found", "parameter": self.parameter, "message": self.message}
+        return {"error": ERROR_CODES[self.status], "parameter": self.parameter, "message": self.message}
 
 
 # --- the declarative description ------------------------------------------------------------
@@ -104,19 +149,20 @@ class Param:
     """One parameter: its kind and bounds drive both parsing and its OpenAPI schema."""
 
     name: str
-    kind: str  # area_code, incident_id, time, enum, integer
+    kind: str  # area_code, incident_id, wall_id, time, enum, integer
     description: str
-    location: str = "query"
+    location: str = "query"  # path, query, or body (a member of the JSON request body)
     choices: tuple[tuple[str, object], ...] = ()  # enum: accepted text → parsed value
     many: bool = False  # comma-separated list of choices
     minimum: int | None = None
     maximum: int | None = None
     default: object = None
     example: str | None = None
+    mandatory: bool = False  # a body member that must be given (path parameters always must)
 
     @property
     def required(self) -> bool:
-        return self.location == "path"
+        return self.location == "path" or self.mandatory
 
 
 @dataclass(frozen=True)
@@ -130,10 +176,16 @@ class Endpoint:
     handler: Callable[[dict], object]
     cache_control: str = LIVE_CACHE_CONTROL
     reads_data: bool = True  # False: served even when the database is down
+    method: str = "GET"  # POST: changes state, takes a JSON body (``location="body"`` parameters)
+    conflict: str | None = None  # when a POST can answer 409, why
 
     @property
     def may_be_not_found(self) -> bool:
         return any(p.kind in ("area_code", "incident_id") for p in self.params)
+
+    @property
+    def writes(self) -> bool:
+        return self.method != "GET"
 
 
 def _choices(values) -> tuple[tuple[str, object], ...]:
@@ -152,6 +204,7 @@ P_CATEGORY = Param("category", "enum", "Incident categories (national emergency 
 P_STATUS = Param("status", "enum", "Incident statuses, comma-separated.", choices=_choices(INCIDENT_STATUS_CODES), many=True, example="reported,dispatched")
 P_CHANNEL = Param("channel", "enum", "Reporting channels, comma-separated.", choices=_choices(codes(CHANNELS)), many=True, example="12345")
 INCIDENT_FILTER_PARAMS = (P_SEVERITY, P_CATEGORY, P_STATUS, P_CHANNEL)
+P_WALL = Param("wall_id", "wall_id", "Video wall id: 1–64 characters a–z, 0–9, '-' and '_', starting with a letter or digit.", location="path", example="main")
 
 
 # --- running queries --------------------------------------------------------------------------
@@ -187,8 +240,7 @@ def _parse_value(param: Param, text: str):
         raise ValueError("must not be empty")
     if param.kind in KIND_PATTERNS:
         if not re.fullmatch(KIND_PATTERNS[param.kind], text):
-            expected = "an area code of 6 to 15 digits" if param.kind == "area_code" else "an incident id (1–64 printable characters, no '/')"
-            raise ValueError(f"{text!r} is not {expected}")
+            raise ValueError(f"{text!r} is not {KIND_EXPECTED[param.kind]}")
         return text
     if param.kind == "time":
         return _parse_time(text)
@@ -218,7 +270,35 @@ def _resolve_window(start: dt.datetime | None, end: dt.datetime | None) -> tuple
     return start, end
 
 
-def validated_arguments(endpoint: Endpoint, path_values: dict, query) -> dict:
+def json_body(endpoint: Endpoint, request: flask.Request) -> dict:
+    """The JSON object a POST sent: 415 unless it is ``application/json``, 413 when too big, 400
+    when it is not a JSON object or has members the endpoint does not describe. An empty body is
+    ``{}``."""
+    if request.mimetype != JSON_MIMETYPE:
+        sent = request.mimetype or "no content type"
+        raise ApiError(415, None, f"this endpoint accepts JSON only: send Content-Type: {JSON_MIMETYPE} (got {sent})")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, None, f"the request body must be at most {MAX_BODY_BYTES} bytes")
+    data = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise ApiError(413, None, f"the request body must be at most {MAX_BODY_BYTES} bytes")
+    if not data.strip():
+        return {}
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ApiError(400, None, f"the request body is not valid UTF-8 JSON: {type(exc).__name__}: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, None, f"the request body must be a JSON object, not {type(body).__name__}")
+    accepted = [p.name for p in endpoint.params if p.location == "body"]
+    for name in body:
+        if name not in accepted:
+            allowed = ", ".join(accepted) if accepted else "no members"
+            raise ApiError.bad(name, f"unknown member {name!r} in the request body; this endpoint accepts: {allowed}")
+    return body
+
+
+def validated_arguments(endpoint: Endpoint, path_values: dict, query, body: dict | None = None) -> dict:
     """Parsed arguments of one request, or ApiError(400) naming the first bad parameter."""
     accepted = [p.name for p in endpoint.params if p.location == "query"]
     for name in query:
@@ -229,6 +309,12 @@ def validated_arguments(endpoint: Endpoint, path_values: dict, query) -> dict:
     for param in endpoint.params:
         if param.location == "path":
             raw = path_values.get(param.name)
+        elif param.location == "body":
+            raw = (body or {}).get(param.name)
+            if raw is None and param.mandatory:
+                raise ApiError.bad(param.name, f"{param.name!r} is required in the JSON body")
+            if raw is not None and not isinstance(raw, str):
+                raise ApiError.bad(param.name, f"{param.name}: must be a JSON string, not {type(raw).__name__}")
         else:
             given = query.getlist(param.name)
             if len(given) > 1:
@@ -244,6 +330,21 @@ def validated_arguments(endpoint: Endpoint, path_values: dict, query) -> dict:
     if "from" in arguments:
         arguments["from"], arguments["to"] = _resolve_window(arguments["from"], arguments["to"])
     return arguments
+
+
+def _check_area_rights(endpoint: Endpoint, arguments: dict) -> None:
+    """403 for an area parameter outside the caller's areas (before existence: an outside code
+    answers the same whether it exists or not)."""
+    viewer = current_viewer()
+    for param in endpoint.params:
+        code = arguments.get(param.name)
+        if param.kind == "area_code" and code is not None and not may_see_area(viewer, code):
+            raise ApiError(403, param.name, f"area {code!r} is outside your areas ({', '.join(viewer.areas)})")
+
+
+def _check_incident_rights(incident: dict | None, parameter: str) -> None:
+    if incident is not None and not may_see_record(current_viewer(), incident):
+        raise ApiError(403, parameter, f"incident {incident.get('id') or incident.get('incident_id')!r} is outside your areas")
 
 
 def _check_areas_exist(endpoint: Endpoint, arguments: dict) -> None:
@@ -340,6 +441,9 @@ def _traffic_block(reading: dict) -> dict:
 
 def _list_areas(arguments: dict) -> dict:
     frame = run_query(area_listing, level=arguments["level"], parent=arguments["parent"])
+    viewer = current_viewer()
+    if restricted(viewer):  # a district's staff list their district
+        frame = frame[[viewer.may_see_area(code) for code in frame["code"]]]
     return {"items": _records(frame[list(AREA_FIELDS)])}
 
 
@@ -414,22 +518,40 @@ def _area_children(arguments: dict) -> dict:
     return {"area": _area_reference(area), "metric": metric, "from": arguments["from"], "to": arguments["to"], "data_time": data_time, "items": items}
 
 
-def _list_incidents(arguments: dict) -> dict:
-    frame = run_query(
-        list_incidents, arguments["area"], limit=arguments["limit"], offset=arguments["offset"], include_personal=False,
+def _incident_page(area: str | None, arguments: dict, limit: int, offset: int) -> pd.DataFrame:
+    return run_query(
+        list_incidents, area, limit=limit, offset=offset, include_personal=False,
         start=arguments["from"], end=arguments["to"], severities=arguments["severity"], categories=arguments["category"],
         statuses=arguments["status"], channels=arguments["channel"],
     )
+
+
+def _list_incidents(arguments: dict) -> dict:
+    viewer = current_viewer()
+    limit, offset = arguments["limit"], arguments["offset"]
+    if arguments["area"] is None and restricted(viewer):
+        # A district's staff list their own areas: each area's first offset+limit rows, merged newest first.
+        pages = []
+        for code in viewer.areas:
+            try:
+                pages.append(_incident_page(code, arguments, min(offset + limit, MAX_INCIDENT_ROWS), 0))
+            except UnknownArea:
+                continue
+        frame = pd.concat(pages, ignore_index=True) if pages else _incident_page(viewer.areas[0], arguments, 1, 0).iloc[0:0]
+        frame = frame.drop_duplicates("id").sort_values(["reported_at", "id"], ascending=[False, True]).iloc[offset:offset + limit]
+    else:
+        frame = _incident_page(arguments["area"], arguments, limit, offset)
     frame = frame.drop(columns=list(PERSONAL_INCIDENT_COLUMNS), errors="ignore")  # never, whatever the query layer does
-    items = _records(frame, integers=("severity", "casualties"))
-    return {"from": arguments["from"], "to": arguments["to"], "limit": arguments["limit"], "offset": arguments["offset"], "items": items}
+    items = [mask_personal(item, viewer) for item in _records(frame, integers=("severity", "casualties"))]
+    return {"from": arguments["from"], "to": arguments["to"], "limit": limit, "offset": offset, "items": items}
 
 
 def _one_incident(arguments: dict) -> dict:
     detail = run_query(incident_detail, arguments["id"], include_personal=False)
     if detail is None:
         raise ApiError(404, "id", f"no incident with id {arguments['id']!r}")
-    return {k: v for k, v in detail.items() if k not in PERSONAL_INCIDENT_COLUMNS}
+    _check_incident_rights(detail, "id")
+    return mask_personal({k: v for k, v in detail.items() if k not in PERSONAL_INCIDENT_COLUMNS}, current_viewer())
 
 
 def _datasets(arguments: dict) -> dict:
@@ -440,6 +562,95 @@ def _datasets(arguments: dict) -> dict:
 
 def _openapi(arguments: dict) -> dict:
     return openapi_document()
+
+
+# --- the video walls' emergency mode ----------------------------------------------------------------
+
+
+def _wall_window() -> dt.timedelta:
+    return dt.timedelta(minutes=current_context().settings.wall_emergency_minutes)
+
+
+def _shown_to(viewer, incident: dict | None) -> dict | None:
+    """An emergency as the caller may see it: null when it lies outside their areas."""
+    return incident if incident is None or may_see_record(viewer, incident) else None
+
+
+def _wall_emergency(arguments: dict) -> dict:
+    now = dt.datetime.now(dt.timezone.utc)
+    shown = _shown_to(current_viewer(), run_query(active_emergency, arguments["wall_id"], now, _wall_window()))
+    return {"wall_id": arguments["wall_id"], "as_of": now, "window_minutes": current_context().settings.wall_emergency_minutes, "emergency": shown}
+
+
+def _announce(version: int, at: dt.datetime, action: str) -> None:
+    """Tell the live browsers now (the change-log watcher would, within its poll interval)."""
+    hub = flask.current_app.extensions.get(HUB_KEY)
+    bus = getattr(hub, "bus", None)
+    if bus is None:
+        return
+    try:
+        bus.publish(data_version_event(version, at, DATASET_CODE, action, 1))
+    except Exception:  # noqa: BLE001 - the write is committed; the watcher still announces it
+        logger.warning("could not publish data version %s of %s", version, DATASET_CODE, exc_info=True)
+
+
+def _write_for_wall(wall_id: str, action: str, write: Callable) -> tuple[dict | None, dict | None]:
+    """Run ``write(conn, now, window)`` in one transaction on the primary; returns its alert row
+    (or None) and what the wall shows afterwards, and publishes the new data version."""
+    now = dt.datetime.now(dt.timezone.utc)
+    window = _wall_window()
+    try:
+        with current_context().engine.begin() as conn:
+            alert = write(conn, now, window)
+            shown = active_emergency(conn, wall_id, now, window)
+    except UnknownIncident as exc:
+        raise ApiError(404, "incident_id", str(exc)) from None
+    except IncidentOver as exc:
+        raise ApiError(409, "incident_id", str(exc)) from None
+    version = None if alert is None else alert.pop("data_version")
+    if version is not None:
+        _announce(version, now, action)
+    return alert, shown
+
+
+def _raise_wall_emergency(arguments: dict) -> dict:
+    """POST /walls/{wall_id}/emergency: state-changing (``operate_wall``); ``by`` is the signed-in
+    user; written to the audit log (``wall_emergency``). JSON only."""
+    wall_id = arguments["wall_id"]
+    _check_incident_rights(run_query(incident_detail, arguments["incident_id"]), "incident_id")
+    alert, shown = _write_for_wall(wall_id, ACTION_RAISE,
+                                   lambda conn, now, window: raise_alert(conn, wall_id, arguments["incident_id"], by=_actor(), now=now))
+    _audit_wall("wall_emergency", wall_id, arguments["incident_id"], alert)
+    return {"wall_id": wall_id, "alert": alert, "emergency": _shown_to(current_viewer(), shown)}
+
+
+def _acknowledge_wall_emergency(arguments: dict) -> dict:
+    """POST /walls/{wall_id}/acknowledge: state-changing (``operate_wall``); ``by`` is the signed-in
+    user; written to the audit log (``wall_ack``). JSON only."""
+    wall_id = arguments["wall_id"]
+    viewer = current_viewer()
+    if arguments["incident_id"] is not None:
+        _check_incident_rights(run_query(incident_detail, arguments["incident_id"]), "incident_id")
+    elif restricted(viewer):
+        now = dt.datetime.now(dt.timezone.utc)
+        _check_incident_rights(run_query(active_emergency, wall_id, now, _wall_window()), "incident_id")
+    alert, shown = _write_for_wall(
+        wall_id, ACTION_ACK, lambda conn, now, window: acknowledge(conn, wall_id, arguments["incident_id"], by=_actor(), now=now, window=window),
+    )
+    _audit_wall("wall_ack", wall_id, (alert or {}).get("incident_id") or arguments["incident_id"], alert)
+    return {"wall_id": wall_id, "acknowledged": alert, "emergency": _shown_to(viewer, shown)}
+
+
+def _actor() -> str | None:
+    """Who switched or acknowledged: the signed-in user (walls record it with the alert)."""
+    viewer = current_viewer()
+    return None if viewer is None else viewer.user[:64]
+
+
+def _audit_wall(action: str, wall_id: str, incident_id: str | None, alert: dict | None) -> None:
+    from app.security.audit import audit
+
+    audit(action, target=f"wall/{wall_id}", detail={"incident_id": incident_id, "changed": alert is not None})
 
 
 # --- response schemas (JSON Schema 2020-12, as OpenAPI 3.1 uses) ---------------------------
@@ -467,7 +678,7 @@ INCIDENT_PROPERTIES = {
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["error", "message"],
-        "properties": {"error": {"type": "string", "enum": ["bad_parameter", "not_found", "unavailable"]},
+        "properties": {"error": {"type": "string", "enum": [*ERROR_CODES.values(), "method_not_allowed", "unavailable", "unauthenticated"]},
                        "parameter": _maybe("string"), "message": {"type": "string"}},
     },
     "AreaRef": {"type": "object", "required": ["code", "name", "level"], "properties": AREA_PROPERTIES},
@@ -558,6 +769,52 @@ SCHEMAS = {
         }}},
     },
     "OpenApiDocument": {"type": "object", "description": "This document."},
+    "Emergency": {
+        "type": "object",
+        "description": "The incident a wall shows in emergency mode. No personal data; phone and ID numbers in titles are masked.",
+        "required": ["wall_id", "id", "severity", "category", "status", "reported_at", "source", "raised_at", "expires_at", "pending"],
+        "properties": {
+            "wall_id": {"type": "string"}, "id": {"type": "string"}, "severity": {"type": "integer", "minimum": 1, "maximum": 4},
+            "category": {"type": "string"}, "subtype": _maybe("string"), "title": _maybe("string"), "status": {"type": "string"},
+            "reported_at": TIME, "lon": _maybe("number"), "lat": _maybe("number"),
+            "district_code": _maybe("string"), "district_name": _maybe("string"), "district_name_en": _maybe("string"),
+            "street_code": _maybe("string"), "street_name": _maybe("string"), "street_name_en": _maybe("string"),
+            "source": {"type": "string", "enum": ["auto", "manual"], "description": "auto: a severity I/II incident arrived; manual: switched by an operator"},
+            "raised_at": {**TIME, "description": "when it became this wall's emergency: the report (auto) or the switch (manual)"},
+            "expires_at": {**MAYBE_TIME, "description": "auto: when it leaves the arrival window if nobody acknowledged it (no event marks it: re-read then); manual: null"},
+            "pending": {"type": "integer", "minimum": 0, "description": "other emergencies waiting behind this one"},
+        },
+    },
+    "WallEmergency": {
+        "type": "object", "required": ["wall_id", "as_of", "window_minutes", "emergency"],
+        "properties": {
+            "wall_id": {"type": "string"}, "as_of": TIME,
+            "window_minutes": {"type": "integer", "description": "how long after its report a severity I/II incident counts (CITYOPS_WALL_EMERGENCY_MINUTES)"},
+            "emergency": {"oneOf": [{"$ref": "#/components/schemas/Emergency"}, {"type": "null"}], "description": "null: the wall runs its carousel"},
+        },
+    },
+    "WallAlert": {
+        "type": "object", "required": list(ALERT_FIELDS),
+        "properties": {
+            "wall_id": {"type": "string"}, "incident_id": {"type": "string"}, "source": {"type": "string", "enum": ["auto", "manual"]},
+            "raised_at": TIME, "raised_by": _maybe("string"), "acked_at": MAYBE_TIME, "acked_by": _maybe("string"),
+        },
+    },
+    "WallRaised": {
+        "type": "object", "required": ["wall_id", "alert", "emergency"],
+        "properties": {
+            "wall_id": {"type": "string"}, "alert": {"$ref": "#/components/schemas/WallAlert"},
+            "emergency": {"oneOf": [{"$ref": "#/components/schemas/Emergency"}, {"type": "null"}], "description": "what the wall shows now"},
+        },
+    },
+    "WallAcknowledged": {
+        "type": "object", "required": ["wall_id", "acknowledged", "emergency"],
+        "properties": {
+            "wall_id": {"type": "string"},
+            "acknowledged": {"oneOf": [{"$ref": "#/components/schemas/WallAlert"}, {"type": "null"}], "description": "null: nothing was pending to acknowledge"},
+            "emergency": {"oneOf": [{"$ref": "#/components/schemas/Emergency"}, {"type": "null"}], "description": "what the wall shows now: the next one, or null (back to the carousel)"},
+        },
+    },
 }
 
 
@@ -592,7 +849,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "/incidents", "listIncidents", "Incidents, newest first",
         "Incidents reported in [from, to), optionally inside an area and filtered. No personal data: reporter name, "
-        "phone and exact address are never part of this API (access control comes with a later version).",
+        "phone and exact address are never part of this API; numbers in titles are masked unless the caller may see personal data. "
+        "A caller limited to areas gets their areas' incidents (403 for an `area` outside them).",
         (Param("area", "area_code", "Only incidents inside this area (404 if it does not exist).", example="320706"),
          P_FROM, P_TO, *INCIDENT_FILTER_PARAMS,
          Param("limit", "integer", "Page size.", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT, example="50"),
@@ -609,6 +867,32 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/datasets", "listDatasets", "The resource catalogue with freshness",
         "Every catalogue dataset with its update cycle, last update, age and freshness (fresh, late, stale, unknown).",
         (), "DatasetList", _datasets,
+    ),
+    Endpoint(
+        "/walls/{wall_id}/emergency", "getWallEmergency", "What a video wall must show in emergency mode",
+        "The incident wall `wall_id` must show now, or null (it runs its carousel). A severity I or II incident reported within "
+        "the last `window_minutes` (CITYOPS_WALL_EMERGENCY_MINUTES) is an emergency of every wall until acknowledged for that "
+        "wall or resolved; an operator's switch (POST) is one until acknowledged or resolved. Manual ones first, then the most "
+        "severe, then the newest. Any well-formed wall id is accepted.",
+        (P_WALL,), "WallEmergency", _wall_emergency, cache_control=STATE_CACHE_CONTROL,
+    ),
+    Endpoint(
+        "/walls/{wall_id}/emergency", "raiseWallEmergency", "Switch a video wall to an incident (state-changing)",
+        "Puts the incident on the wall's emergency scene until acknowledged or resolved; idempotent; clears an earlier "
+        "acknowledgement. JSON body only (`Content-Type: application/json`, else 415). Changes shared state: needs the "
+        "capability operate_wall by access control (commanders, administrators).",
+        (P_WALL, Param("incident_id", "incident_id", "The incident to show.", location="body", mandatory=True, example="INC-20261121-0001")),
+        "WallRaised", _raise_wall_emergency, cache_control=STATE_CACHE_CONTROL, method="POST",
+        conflict="The incident is resolved or closed; `parameter` names it.",
+    ),
+    Endpoint(
+        "/walls/{wall_id}/acknowledge", "acknowledgeWallEmergency", "Acknowledge a video wall's emergency (state-changing)",
+        "Acknowledges, for this wall, the incident it shows now — or the given one if it is pending on this wall — and "
+        "answers what the wall shows next (null: back to the carousel). `acknowledged` is null when nothing was pending. "
+        "JSON body only (`Content-Type: application/json`, else 415; `{}` or an empty body acknowledges the current one). "
+        "Changes shared state: needs the capability operate_wall by access control (commanders, administrators).",
+        (P_WALL, Param("incident_id", "incident_id", "The incident to acknowledge (default: the one shown now).", location="body", example="INC-20261121-0001")),
+        "WallAcknowledged", _acknowledge_wall_emergency, cache_control=STATE_CACHE_CONTROL, method="POST",
     ),
     Endpoint(
         "/openapi.json", "getOpenApi", "This description",
@@ -634,6 +918,19 @@ def _value_schema(param: Param) -> dict:
             return {"type": "array", "items": item, "minItems": 1}
         return {**item, "default": param.default} if param.default is not None else item
     raise AssertionError(f"parameter kind {param.kind!r} has no schema")
+
+
+def _request_body(endpoint: Endpoint) -> dict:
+    members = [p for p in endpoint.params if p.location == "body"]
+    properties = {}
+    for param in members:
+        schema = _value_schema(param)
+        if not param.mandatory:
+            schema = {**schema, "type": [schema["type"], "null"]}
+        properties[param.name] = {**schema, "description": param.description}
+    schema = {"type": "object", "additionalProperties": False, "properties": properties, "required": [p.name for p in members if p.mandatory]}
+    example = {p.name: p.example for p in members if p.example is not None}
+    return {"required": any(p.mandatory for p in members), "content": {JSON_MIMETYPE: {"schema": schema, "example": example}}}
 
 
 def _parameter_object(param: Param) -> dict:
@@ -665,29 +962,56 @@ def openapi_document() -> dict:
         }
         if endpoint.may_be_not_found:
             responses["404"] = _response("The area or incident does not exist; `parameter` names it.", "Error")
+        if endpoint.conflict:
+            responses["409"] = _response(endpoint.conflict, "Error")
+        if endpoint.writes:
+            responses["413"] = _response(f"The request body is larger than {MAX_BODY_BYTES} bytes.", "Error")
+            responses["415"] = _response(f"The request body is not `{JSON_MIMETYPE}`.", "Error")
+        public = endpoint.path == "/openapi.json"
+        if not public:
+            responses["401"] = _response("Nobody is logged in: send a session cookie or `Authorization: Bearer <token>`.", "Error")
+            responses["403"] = _response("The caller's role may not do this, or the area or incident lies outside the caller's areas.", "Error")
         responses["503"] = _response("The data service is unavailable; retry later.", "Error")
         operation = {"operationId": endpoint.operation_id, "summary": endpoint.summary, "description": endpoint.description,
-                     "parameters": [_parameter_object(p) for p in endpoint.params], "responses": responses}
-        paths[endpoint.path] = {"get": operation}
+                     "parameters": [_parameter_object(p) for p in endpoint.params if p.location != "body"], "responses": responses,
+                     "security": [] if public else [{"bearer": []}, {"session": []}]}
+        if endpoint.writes:
+            operation["requestBody"] = _request_body(endpoint)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "cityops read-only API",
+            "title": "cityops API",
             "version": API_VERSION,
             "description": (
-                "Read-only JSON over the operations centre's query layer. Times are ISO 8601: input with or without "
+                "JSON over the operations centre's query layer, read-only except the video walls' emergency switch "
+                "(POST /walls/{wall_id}/emergency and /acknowledge: JSON bodies only, state-changing, for commanders and "
+                "administrators). Every operation but this document needs a session or `Authorization: Bearer <token>` "
+                "(401 without, 403 for a role without the API; a caller limited to areas gets 403 outside them). "
+                "Times are ISO 8601: input with or without "
                 "offset (naive = Asia/Shanghai), output in UTC with offset. Windows default to the last 24 hours and "
                 "span at most 366 days. Unknown parameters are refused (400). Personal data (reporter names, phone "
-                "numbers, exact addresses) is never served by this version; access control comes in a later issue."
+                "numbers, exact addresses) is never served; numbers in free text are masked unless the caller may see personal data."
             ),
         },
         "servers": [{"url": API_PREFIX}],
         "paths": paths,
-        "components": {"schemas": copy.deepcopy(SCHEMAS)},
+        "components": {
+            "schemas": copy.deepcopy(SCHEMAS),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from `cityops users token` (API clients)."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "The browser session of /login."},
+            },
+        },
     }
 
 
 # --- the Flask side ---------------------------------------------------------------------------
+
+
+def _written_data_version() -> int:
+    with current_context().engine.connect() as conn:
+        return data_version(conn)
 
 
 def _data_version_if_available() -> int | None:
@@ -700,11 +1024,15 @@ def _data_version_if_available() -> int | None:
 def _serve(endpoint: Endpoint, **path_values) -> flask.Response:
     version = None
     try:
-        arguments = validated_arguments(endpoint, path_values, flask.request.args)
-        if endpoint.reads_data:
+        body = json_body(endpoint, flask.request) if endpoint.writes else None
+        arguments = validated_arguments(endpoint, path_values, flask.request.args, body)
+        _check_area_rights(endpoint, arguments)
+        if endpoint.reads_data and not endpoint.writes:
             version = _current_data_version()  # before the data: a client never sees data newer than its version
             _check_areas_exist(endpoint, arguments)
         response = _json_response(endpoint.handler(arguments), 200, endpoint.cache_control)
+        if endpoint.writes:
+            version = _written_data_version()  # after the write, from the primary: the version it made visible
     except ApiError as error:
         response = _json_response(error.body(), error.status, ERROR_CACHE_CONTROL)
     except UnknownArea as exc:  # an area removed between the existence check and the query
@@ -720,11 +1048,15 @@ def _serve(endpoint: Endpoint, **path_values) -> flask.Response:
 
 
 def _no_such_endpoint(unknown: str) -> flask.Response:
-    if flask.request.method != "GET":
-        response = _json_response({"error": "method_not_allowed", "message": "this API is read-only: use GET"}, 405, ERROR_CACHE_CONTROL)
-        response.headers["Allow"] = "GET, HEAD"
-        return response
     return _json_response({"error": "not_found", "message": f"no endpoint {API_PREFIX}/{unknown}; see {API_PREFIX}/openapi.json"}, 404, ERROR_CACHE_CONTROL)
+
+
+def _method_not_allowed(allowed: tuple[str, ...], **path_values) -> flask.Response:
+    listed = ", ".join(allowed)
+    message = f"{flask.request.method} is not accepted here; use {listed} (see {API_PREFIX}/openapi.json)"
+    response = _json_response({"error": "method_not_allowed", "message": message}, 405, ERROR_CACHE_CONTROL)
+    response.headers["Allow"] = ", ".join(("GET", "HEAD", *(m for m in allowed if m != "GET")) if "GET" in allowed else allowed)
+    return response
 
 
 def _flask_rule(path: str) -> str:
@@ -734,10 +1066,16 @@ def _flask_rule(path: str) -> str:
 def register_api(server: flask.Flask) -> None:
     """Mount ``/api/v1`` on the Flask server; the blueprint is built per app (no module state)."""
     blueprint = flask.Blueprint("api_v1", __name__, url_prefix=API_PREFIX)
+    methods: dict[str, list[str]] = {}
     for endpoint in ENDPOINTS:
         blueprint.add_url_rule(_flask_rule(endpoint.path), endpoint=endpoint.operation_id,
-                               view_func=functools.partial(_serve, endpoint), methods=["GET"])
-    # Anything else under the prefix is a JSON 404/405 instead of Dash's HTML page.
-    blueprint.add_url_rule("/<path:unknown>", endpoint="no_such_endpoint", view_func=_no_such_endpoint,
-                           methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+                               view_func=functools.partial(_serve, endpoint), methods=[endpoint.method])
+        methods.setdefault(endpoint.path, []).append(endpoint.method)
+    # Another method on a known path is a JSON 405 naming the allowed ones.
+    for number, (path, allowed) in enumerate(methods.items()):
+        others = [m for m in ANY_METHOD if m not in allowed]
+        blueprint.add_url_rule(_flask_rule(path), endpoint=f"method_not_allowed_{number}",
+                               view_func=functools.partial(_method_not_allowed, tuple(allowed)), methods=others)
+    # Anything else under the prefix is a JSON 404 instead of Dash's HTML page.
+    blueprint.add_url_rule("/<path:unknown>", endpoint="no_such_endpoint", view_func=_no_such_endpoint, methods=list(ANY_METHOD))
     server.register_blueprint(blueprint)

@@ -81,13 +81,17 @@ def _build_demo_city_if_empty(engine, settings) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="1 = built-in server; more = gunicorn processes.")
 @click.option("--debug", is_flag=True, help="Dash dev tools in the browser and verbose logs (never on a production wall).")
 def serve(host: str, port: int, workers: int, debug: bool) -> None:
-    """Serve the dashboard: migrate the schema, build the demo city on an empty database, listen."""
+    """Serve the dashboard: migrate the schema, build the demo city on an empty database, listen.
+
+    Without any user, first creates ``admin`` with a random password printed once here."""
+    from app.cli_users import ensure_first_admin
     from queries.settings import get_settings
 
     settings = get_settings()
     engine = _engine(settings)
     try:
         _build_demo_city_if_empty(engine, settings)
+        ensure_first_admin(engine)
     finally:
         engine.dispose()  # no pooled connection may cross into gunicorn's forked workers
 
@@ -343,6 +347,19 @@ def bench(scale: str, databases: str, json_path: Path | None, pg_url: str, redis
     if json_path:
         write_json(results, json_path)
         click.echo(f"written to {json_path}", err=True)
+
+
+from app.cli_specs import specs  # noqa: E402 - registered last; it imports nothing from here at import time
+
+main.add_command(specs)
+
+from app.cli_wall import wall  # noqa: E402 - registered last; it imports nothing from here at import time
+
+main.add_command(wall)
+
+from app.cli_users import users  # noqa: E402 - registered last; it imports nothing from here at import time
+
+main.add_command(users)
 
 
 if __name__ == "__main__":  # pragma: no cover

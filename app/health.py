@@ -2,6 +2,11 @@
 
 200 when the database answers (status "degraded" if only the cache fell back to memory or the
 schema is behind), 503 when the database does not.
+
+Public (load balancers and monitors ask without logging in), so without a signed-in caller it
+says only ``status``, ``database`` (``ok`` / ``unavailable``), ``cache`` and ``time``: driver
+errors, schema revisions and data versions name internals and are for signed-in callers (a
+session or a bearer token; with the database away, a validly signed session cookie).
 """
 from __future__ import annotations
 
@@ -72,7 +77,28 @@ def register_healthz(server: flask.Flask) -> None:
         except Exception as exc:  # noqa: BLE001 - the last line of "never a 500"
             report = {"status": "degraded", "database": _error_text(exc), "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
             http_status = 503
+        if not _signed_in():
+            report = public_report(report)
         response = flask.jsonify(report)
         response.status_code = http_status
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+PUBLIC_FIELDS = ("status", "database", "cache", "time")
+
+
+def public_report(report: dict) -> dict:
+    """What anyone may read: the states, no error text, version or revision."""
+    reduced = {name: report.get(name) for name in PUBLIC_FIELDS}
+    reduced["database"] = "ok" if report.get("database") == "ok" else "unavailable"
+    return reduced
+
+
+def _signed_in() -> bool:
+    try:
+        from app.security.identity import current_identity
+
+        return current_identity() is not None
+    except Exception:  # noqa: BLE001 - the database is away: a validly signed session cookie will do
+        return isinstance(flask.session.get("u"), str)

@@ -14,6 +14,15 @@ streams per process (503 + Retry-After beyond), so pages and Dash callbacks alwa
 left. Streams end after ``MAX_STREAM_SECONDS``; the browser reconnects at once with
 ``Last-Event-ID`` and loses nothing, and long-lived clients spread again over the workers.
 
+Outages: a stream never touches the database itself, so while the database or Redis is away
+it stays open and keeps sending heartbeats; the watcher thread counts its failed polls and
+carries on from where it was when the database answers again, and the Redis subscriber
+reconnects and resubscribes by itself (``queries.bus``). ``LiveHub.status()`` says how both are.
+
+Access (``app.security.access``): any signed-in caller, wall devices included; each stream gets only
+the events of the caller's areas (for a caller limited to areas) with phone and ID numbers in titles
+masked unless the caller may see personal data (``for_viewer``).
+
 Query: ``?types=incident.new,alarm`` (default: all), ``?lastEventId=`` (same as the header, for
 clients that reconnect by hand). Every stream starts with a comment naming the worker's pid
 (also in the ``X-CityOps-Worker`` header).
@@ -146,6 +155,20 @@ class LiveHub:
         with self._lock:
             return len(self._streams)
 
+    def status(self) -> dict:
+        """Open streams, events accepted, and how the watcher and the bus fare (cheap, no I/O)."""
+        watcher = self.watcher
+        return {
+            "started": self._started,
+            "streams": self.open_streams,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "watcher": None if watcher is None else {
+                "running": watcher.running, "polls": watcher.polls, "errors": watcher.errors, "last_error": watcher.last_error,
+            },
+            "bus": {"backend": self.bus.backend, "connected": getattr(self.bus, "connected", True)},
+        }
+
     def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -177,7 +200,24 @@ def current_hub() -> LiveHub:
     return flask.current_app.extensions[HUB_KEY]
 
 
-def _stream(hub: LiveHub, stream: StreamQueue, backlog, resumed, heartbeat: float, lifetime: float):
+def for_viewer(event: Event, viewer) -> Event | None:
+    """``event`` as ``viewer`` may receive it: None when it concerns a place outside their areas
+    (judged by the payload's area codes; events without any, such as data versions, go to
+    everyone), free text with phone and ID numbers masked unless they see personal data."""
+    from dataclasses import replace
+
+    from app.masking import mask_text, sees_clear
+    from app.security.access import AREA_CODE_FIELDS, may_see_record, restricted
+
+    payload = event.payload or {}
+    if restricted(viewer) and any(payload.get(name) for name in AREA_CODE_FIELDS) and not may_see_record(viewer, payload):
+        return None
+    if sees_clear(viewer) or not any(isinstance(payload.get(name), str) for name in ("title", "description", "note")):
+        return event
+    return replace(event, payload={key: mask_text(value, viewer) if key in ("title", "description", "note") else value for key, value in payload.items()})
+
+
+def _stream(hub: LiveHub, stream: StreamQueue, backlog, resumed, heartbeat: float, lifetime: float, viewer=None):
     pid = os.getpid()
     try:
         yield f"retry: {RECONNECT_MS}\n: cityops live stream, worker {pid}\n\n"
@@ -186,7 +226,9 @@ def _stream(hub: LiveHub, stream: StreamQueue, backlog, resumed, heartbeat: floa
         sent_up_to = 0
         for seq, event in backlog:
             sent_up_to = seq
-            yield format_event(event)
+            shown = for_viewer(event, viewer)
+            if shown is not None:
+                yield format_event(shown)
         ends_at = time.monotonic() + lifetime
         while True:
             remaining = ends_at - time.monotonic()
@@ -201,7 +243,9 @@ def _stream(hub: LiveHub, stream: StreamQueue, backlog, resumed, heartbeat: floa
             seq, event = item
             if seq <= sent_up_to:  # queued while the backlog was being read: already sent
                 continue
-            yield format_event(event)
+            shown = for_viewer(event, viewer)
+            if shown is not None:
+                yield format_event(shown)
     finally:
         # Runs when the client goes away too: the server closes the iterator on a failed write.
         hub.close_stream(stream)
@@ -234,7 +278,9 @@ def register_live(server: flask.Flask) -> None:
             return response
         heartbeat = float(flask.current_app.config.get("CITYOPS_LIVE_HEARTBEAT", HEARTBEAT_SECONDS))
         lifetime = float(flask.current_app.config.get("CITYOPS_LIVE_MAX_STREAM_SECONDS", MAX_STREAM_SECONDS))
-        response = flask.Response(_stream(hub, stream, backlog, resumed, heartbeat, lifetime), mimetype="text/event-stream")
+        from app.security.access import current_viewer
+
+        response = flask.Response(_stream(hub, stream, backlog, resumed, heartbeat, lifetime, current_viewer()), mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-cache, no-transform"
         response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event through at once
         response.headers["X-CityOps-Worker"] = str(os.getpid())

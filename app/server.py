@@ -12,10 +12,16 @@ import dash
 
 import app as app_package
 from app.api import register_api
+from app.briefing.page import register_briefing
 from app.context import AppContext, install
+from app.export import register_export
 from app.health import register_healthz
 from app.i18n import HTML_LANG, t
 from app.live import register_live
+from app.security.access import register_access
+from app.security.admin import register_admin
+from app.security.headers import register_headers
+from app.security.login import register_login
 from app.shell import register_shell_callbacks, shell_layout
 
 PACKAGE_DIR = Path(app_package.__file__).resolve().parent
@@ -75,7 +81,13 @@ def create_app(settings=None) -> dash.Dash:
     register_healthz(server)
     register_api(server)
     register_live(server)
+    register_export(server)
+    register_briefing(server)
+    register_login(server)
+    register_admin(server)
 
     dash_app.layout = lambda: shell_layout(settings.locale)
     register_shell_callbacks(dash_app)
+    register_headers(dash_app)
+    register_access(dash_app)  # last: its before_request runs after Dash's set-up and the export's
     return dash_app

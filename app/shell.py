@@ -52,20 +52,32 @@ def page_for_path(pathname: str | None) -> dict | None:
     return best
 
 
+# Pages served by plain Flask routes, not by Dash (a full page load): the briefing (app/briefing).
+SERVER_PAGES = ({"path": "/briefing", "order": 30},)
+
+
 def nav_pages() -> list[dict]:
     return [page for page in dash.page_registry.values() if page.get("nav", True) and "<" not in page["path"]]
+
+
+def nav_entries(lang: str) -> list[dict]:
+    """The menu: Dash pages and server pages in ``order``, each ``{path, label, dash}``."""
+    entries = [{"path": page["path"], "label": page_label(page, lang), "order": page.get("order") or 0, "dash": True} for page in nav_pages()]
+    entries += [{"path": page["path"], "label": t(f"page.{page_slug(page['path'])}", lang), "order": page["order"], "dash": False} for page in SERVER_PAGES]
+    return sorted(entries, key=lambda entry: entry["order"])
 
 
 def header_children(pathname: str | None, search: str | None, lang: str) -> list:
     active = page_for_path(pathname)
     active_path = active["path"] if active else None
     links = [
-        dcc.Link(
-            page_label(page, lang),
-            href=with_lang(page["path"], None, lang),
-            className="shell-nav-link is-active" if page["path"] == active_path else "shell-nav-link",
+        # Dash pages switch in place (dcc.Link); a server page is a full load (html.A).
+        (dcc.Link if entry["dash"] else html.A)(
+            entry["label"],
+            href=with_lang(entry["path"], None, lang),
+            className="shell-nav-link is-active" if entry["path"] == active_path else "shell-nav-link",
         )
-        for page in nav_pages()
+        for entry in nav_entries(lang)
     ]
     switches = [
         dcc.Link(

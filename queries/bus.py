@@ -41,6 +41,14 @@ Redis failures never break a write: ``publish`` logs, counts and, for a few seco
 failure, skips Redis altogether (a circuit breaker) so that a writer is not slowed by connect
 timeouts. The subscriber thread reconnects by itself with backoff and resubscribes.
 
+Outages: the watcher thread survives the database going away (each failed poll is counted in
+``errors``, the thread backs off to ``max_backoff`` seconds) and, when it answers again, carries on
+from the last change it *completed*: its position only moves when a whole poll succeeded, so
+nothing committed after the restart is missed and nothing already emitted is replayed. A change
+log that went backwards (database restored or replaced) restarts it at the present. Neither loop
+floods the log: ``OutageLog`` writes the first failure, one line a minute while it lasts, and
+the recovery.
+
 No module-level mutable state: buses and watchers are objects created from the settings by the
 app factory or the CLI and passed to whoever needs them.
 """
@@ -197,6 +205,50 @@ def alarm_events(conn: Connection, sensor_ids: Sequence[str], data_version: int)
     return events
 
 
+# --- outage logging --------------------------------------------------------------------------------
+
+class OutageLog:
+    """Warnings of one retrying loop without a flood: the first failure, then at most one line
+    every ``every`` seconds while failures go on (with their count), and one when it recovers."""
+
+    def __init__(self, what: str, *, every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.what = what
+        self.every = every
+        self._clock = clock
+        self._failures = 0
+        self._since = 0.0
+        self._logged_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def failing(self) -> bool:
+        return self._failures > 0
+
+    def failed(self, message: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._failures += 1
+            if self._failures == 1:
+                self._since = self._logged_at = now
+                log.warning("%s: %s", self.what, message)
+            elif now - self._logged_at >= self.every:
+                self._logged_at = now
+                log.warning("%s: still failing after %d attempts in %.0f s: %s", self.what, self._failures, now - self._since, message)
+
+    def recovered(self) -> None:
+        with self._lock:
+            if not self._failures:
+                return
+            log.warning("%s: recovered after %d failed attempts in %.0f s", self.what, self._failures, self._clock() - self._since)
+            self._failures = 0
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}".strip()
+
+
 # --- buses ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -321,6 +373,11 @@ class RedisBus:
                 self._thread.start()
         return remove
 
+    @property
+    def connected(self) -> bool:
+        """The subscriber thread is subscribed right now (False while Redis is away)."""
+        return self._connected.is_set()
+
     def wait_connected(self, timeout: float) -> bool:
         """True once the subscriber thread is subscribed (tests and benchmarks wait on this)."""
         return self._connected.wait(timeout)
@@ -329,6 +386,7 @@ class RedisBus:
         import redis
 
         backoff = 0.2
+        outage = OutageLog("live-event subscriber (Redis)")
         while not self._stop.is_set():
             client = pubsub = None
             try:
@@ -336,6 +394,7 @@ class RedisBus:
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
                 self._connected.set()
+                outage.recovered()
                 backoff = 0.2
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
@@ -353,7 +412,7 @@ class RedisBus:
                 if self._stop.is_set():
                     break
                 self.counters.reconnects += 1
-                log.warning("live-event subscriber lost Redis (%s); reconnecting in %.1fs", exc, backoff)
+                outage.failed(f"{_first_line(exc)}; reconnecting with backoff up to {self._max_backoff:.0f} s")
                 self._stop.wait(backoff)
                 backoff = min(self._max_backoff, backoff * 2)
             finally:
@@ -417,13 +476,20 @@ class ChangeWatcher:
     otherwise be missed. Ids already emitted are remembered, so the overlap repeats nothing.
     """
 
-    def __init__(self, engine: Engine, emit: Listener | None = None, *, interval: float = 0.5, overlap: dt.timedelta = dt.timedelta(seconds=120)):
+    def __init__(
+        self, engine: Engine, emit: Listener | None = None, *, interval: float = 0.5, overlap: dt.timedelta = dt.timedelta(seconds=120),
+        max_backoff: float = 5.0,
+    ):
         self.engine = engine
         self.emit = emit
         self.interval = interval
         self.overlap = overlap
-        self.polls = 0
-        self.errors = 0
+        self.max_backoff = max(interval, max_backoff)  # longest pause between polls while the database fails
+        self.polls = 0  # successful polls of the thread
+        self.errors = 0  # failed polls of the thread
+        self.emit_errors = 0
+        self.last_error: str | None = None  # of the current outage; None once a poll succeeded
+        self._outage = OutageLog("change-log watcher")
         self._last_id: int | None = None
         self._incidents_since: dt.datetime | None = None
         self._alarms_since: dt.datetime | None = None
@@ -441,27 +507,34 @@ class ChangeWatcher:
                 # One snapshot for the whole step: rows and the change log agree.
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             head = current_data_version(conn)
+            if self._last_id is not None and head < self._last_id:
+                log.warning("change-log watcher: the change log went back from %d to %d (database restored or replaced); starting again at the present", self._last_id, head)
+                self._last_id = None
             if self._last_id is None:
                 self._initialise(conn, head)
                 return []
-            if head <= self._last_id:
+            if head == self._last_id:
                 return []
             return self._changes(conn, head)
 
     def _initialise(self, conn: Connection, head: int) -> None:
         """Start at the present: nothing that happened before the watcher started is replayed."""
-        self._last_id = head
         now = dt.datetime.now(dt.timezone.utc)
-        self._incidents_since = conn.execute(select(func.max(Incident.updated_at))).scalar() or now
-        self._alarms_since = conn.execute(select(func.max(Sensor.status_at)).where(Sensor.status == "alarm")).scalar() or now
-        for event in incident_events(conn, [r.id for r in self._changed_incidents(conn)], head) + alarm_events(conn, self._changed_alarms(conn), head):
+        incidents_since = conn.execute(select(func.max(Incident.updated_at))).scalar() or now
+        alarms_since = conn.execute(select(func.max(Sensor.status_at)).where(Sensor.status == "alarm")).scalar() or now
+        incident_rows, incidents_since = self._changed_incidents(conn, incidents_since)
+        alarm_ids, alarms_since = self._changed_alarms(conn, alarms_since)
+        current = incident_events(conn, [r.id for r in incident_rows], head) + alarm_events(conn, alarm_ids, head)
+        # Every read succeeded: only now take the position (a failure above leaves it unset).
+        self._last_id, self._incidents_since, self._alarms_since = head, incidents_since, alarms_since
+        for event in current:
             self._emitted.add(event.id)
 
     def _changes(self, conn: Connection, head: int) -> list[Event]:
         # Changed rows first, then the change log: a row seen here was committed before the log
         # is read, so the note its batch left (new or updated) is always visible below.
-        incident_rows = self._changed_incidents(conn)
-        alarm_ids = self._changed_alarms(conn)
+        incident_rows, incidents_since = self._changed_incidents(conn, self._incidents_since)
+        alarm_ids, alarms_since = self._changed_alarms(conn, self._alarms_since)
         log_rows = conn.execute(
             select(ChangeLog.id, ChangeLog.at, ChangeLog.dataset_code, ChangeLog.action, ChangeLog.rows, ChangeLog.detail)
             .where(ChangeLog.id > self._last_id)
@@ -476,22 +549,24 @@ class ChangeWatcher:
         events = [data_version_event(row.id, row.at, row.dataset_code, row.action, row.rows) for row in log_rows]
         events += self._classified_incident_events(conn, incident_rows, head, noted)
         events += alarm_events(conn, alarm_ids, head) if alarm_ids else []
-        self._last_id = head
+        # The whole step succeeded: only now move on. A poll that fails half-way (the database
+        # went away between two statements) leaves the position where it was, so its changes
+        # are read again by the next successful poll instead of being skipped.
+        self._last_id, self._incidents_since, self._alarms_since = head, incidents_since, alarms_since
         return [event for event in events if self._emitted.add(event.id)]
 
-    def _changed_incidents(self, conn: Connection) -> list:
-        since = self._incidents_since - self.overlap
-        rows = conn.execute(select(Incident.id, Incident.updated_at).where(Incident.updated_at > since).order_by(Incident.updated_at).limit(5000)).all()
-        if rows:
-            self._incidents_since = max(self._incidents_since, rows[-1].updated_at)
-        return rows
+    def _changed_incidents(self, conn: Connection, newest: dt.datetime) -> tuple[list, dt.datetime]:
+        """Incidents changed since ``newest`` (less the overlap) and the new newest change time."""
+        rows = conn.execute(
+            select(Incident.id, Incident.updated_at).where(Incident.updated_at > newest - self.overlap).order_by(Incident.updated_at).limit(5000)
+        ).all()
+        return rows, max(newest, rows[-1].updated_at) if rows else newest
 
-    def _changed_alarms(self, conn: Connection) -> list[str]:
-        since = self._alarms_since - self.overlap
-        rows = conn.execute(select(Sensor.id, Sensor.status_at).where(and_(Sensor.status == "alarm", Sensor.status_at > since)).order_by(Sensor.status_at).limit(5000)).all()
-        if rows:
-            self._alarms_since = max(self._alarms_since, rows[-1].status_at)
-        return [row.id for row in rows]
+    def _changed_alarms(self, conn: Connection, newest: dt.datetime) -> tuple[list[str], dt.datetime]:
+        rows = conn.execute(
+            select(Sensor.id, Sensor.status_at).where(and_(Sensor.status == "alarm", Sensor.status_at > newest - self.overlap)).order_by(Sensor.status_at).limit(5000)
+        ).all()
+        return [row.id for row in rows], max(newest, rows[-1].status_at) if rows else newest
 
     @staticmethod
     def _classified_incident_events(conn: Connection, rows, head: int, noted: dict[str, set[str]]) -> list[Event]:
@@ -525,16 +600,24 @@ class ChangeWatcher:
         while not self._stop.wait(delay):
             try:
                 events = self.poll()
-                self.polls += 1
-                delay = self.interval
             except Exception as exc:  # noqa: BLE001 - a database outage must not kill the thread
                 self.errors += 1
-                delay = min(10.0, max(self.interval, delay * 2))
-                log.warning("change-log watcher: %s; retrying in %.1fs", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, delay)
+                self.last_error = _first_line(exc)
+                delay = min(self.max_backoff, max(self.interval, delay * 2))
+                self._outage.failed(f"{self.last_error}; retrying with backoff up to {self.max_backoff:.0f} s")
                 continue
-            if self.emit is not None:
-                for event in events:
+            self.polls += 1
+            self.last_error = None
+            delay = self.interval
+            self._outage.recovered()
+            if self.emit is None:
+                continue
+            for event in events:
+                try:
                     self.emit(event)
+                except Exception:  # noqa: BLE001 - a failing consumer must not kill the thread either
+                    self.emit_errors += 1
+                    log.exception("change-log watcher: emitting %s failed", event.id)
 
     def stop(self) -> None:
         self._stop.set()

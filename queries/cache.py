@@ -32,6 +32,23 @@ Concurrent misses of one key compute once: a per-key lock in-process, ``SET NX P
 (waiters poll for the value; a lock whose holder died expires and one waiter takes over).
 When Redis fails the cache opens a circuit breaker, serves through the in-process backend,
 reports ``memory`` and the error in ``status()``, and tries Redis again every few seconds.
+
+Last good values (the video wall keeps showing data while the database is away)::
+
+    result = cache.call_or_last_good(engine, list_incidents, "320706")   # CallResult
+    result.value, result.stale, result.as_of, result.error
+
+Every successful ``call`` also keeps the encoded value in ``last_good_store``: an in-process LRU
+(bounded by entries and bytes, no expiry) under a key *without* dataset versions (database,
+function, scope, arguments), so it outlives the TTL and every version change and is there when
+neither the database nor Redis is. ``call_or_last_good`` answers ``CallResult(stale=False)`` when
+the query ran or hit, and, when the database is unavailable (connection refused or lost,
+connect timeout, statement timeout, pool exhausted), the last good copy with ``stale=True``,
+``as_of`` (UTC, when that value was last served as current) and ``error``; with no copy it
+raises ``DatabaseUnavailable``. Other errors (bad arguments, a broken query) propagate as from
+``call``. After a connection failure a per-database breaker answers from the copy for
+``database_retry_seconds`` without trying, so a dead server costs one connect timeout per
+period, not one per panel. ``call`` itself is unchanged: it raises what the database raises.
 """
 from __future__ import annotations
 
@@ -101,6 +118,17 @@ class UncacheableValue(CacheError, TypeError):
 
 class CorruptCacheEntry(CacheError, ValueError):
     """Bytes in the cache that are not one of our formats (never unpickled, never trusted)."""
+
+
+class DatabaseUnavailable(CacheError):
+    """``call_or_last_good``: the database did not answer and no good value of this call is held.
+
+    ``error`` is the driver's first line (or the breaker's last one); ``__cause__`` the original
+    exception when this call tried the database."""
+
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,12 +737,50 @@ def _batched(items, size: int):
         yield batch
 
 
-class CircuitBreaker:
-    """Stops calling Redis after a failure; lets one call try again every ``retry_seconds``."""
+def error_text(exc: BaseException) -> str:
+    """``Type: first line`` of the driver's own error (SQLAlchemy's wrapper adds SQL and a link)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}".strip()
 
-    def __init__(self, retry_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic):
+
+# SQLSTATE of a statement cut off by statement_timeout: the server is up, only busy.
+QUERY_CANCELED_SQLSTATE = "57014"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Is ``exc`` the database not answering (as opposed to a bug in a query or its arguments)?
+
+    Operational and interface errors (refused or lost connection, connect timeout, server
+    shutting down, statement timeout) and SQLAlchemy's pool timeout.
+    """
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _connection_failure(exc: BaseException) -> bool:
+    """Unavailable *and* not just a statement timeout: worth opening the database breaker."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) != QUERY_CANCELED_SQLSTATE
+
+
+class CircuitBreaker:
+    """Stops calling a service after a failure; lets one call try again every ``retry_seconds``."""
+
+    def __init__(
+        self,
+        retry_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        failed_message: str = "cache: Redis failed (%s), serving from the in-process cache",
+        recovered_message: str = "cache: Redis answers again, using it",
+    ):
         self.retry_seconds = retry_seconds
         self._clock = clock
+        self._failed_message = failed_message
+        self._recovered_message = recovered_message
         self._lock = threading.Lock()
         self._open = False
         self._retry_at = 0.0
@@ -740,16 +806,16 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         with self._lock:
             if self._open:
-                log.warning("cache: Redis answers again, using it")
+                log.warning(self._recovered_message)
             self._open, self.error = False, None
 
     def failed(self, exc: BaseException) -> None:
         with self._lock:
             if not self._open:
-                log.warning("cache: Redis failed (%s), serving from the in-process cache", exc)
+                log.warning(self._failed_message, error_text(exc))
             self._open = True
             self._retry_at = self._clock() + self.retry_seconds
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = error_text(exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -769,6 +835,78 @@ class CacheCounters:
     computations: int = 0  # query functions actually run
     redis_failures: int = 0
     corrupt_entries: int = 0
+    database_failures: int = 0  # call_or_last_good: attempts that found the database unavailable
+    stale_answers: int = 0  # call_or_last_good: answered from the last good copy
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What ``call_or_last_good`` answers: the value and how fresh it is.
+
+    ``stale`` False: the query ran or hit the cache just now and ``as_of`` is now. ``stale`` True:
+    the database was unavailable; ``value`` is the last good one, which was current at ``as_of``
+    (UTC, the last time a call served it), and ``error`` says why it is not fresher.
+    """
+
+    value: object
+    stale: bool
+    as_of: dt.datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LastGood:
+    data: bytes  # encode_value bytes, decoded on every read (callers may mutate what they get)
+    as_of: dt.datetime
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class LastGoodStore:
+    """The newest good encoded value per version-less key: an in-process LRU bounded by entries
+    and bytes, with no expiry (an outage can outlast any TTL). Thread-safe."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_entries: int = 2000, now: Callable[[], dt.datetime] = _utc_now):
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._now = now
+        self._entries: OrderedDict[str, LastGood] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> dt.datetime:
+        """Keep ``data`` as the last good value of ``key`` as of now; returns that time."""
+        entry = LastGood(data, self._now())
+        if len(data) > self.max_bytes:
+            return entry.as_of
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous.data)
+            self._entries[key] = entry
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.data)
+        return entry.as_of
+
+    def get(self, key: str) -> LastGood | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def size(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._entries), self._bytes
 
 
 class QueryCache:
@@ -786,9 +924,14 @@ class QueryCache:
         lock_seconds: float = 30.0,
         max_wait_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        last_good: LastGoodStore | None = None,
+        database_retry_seconds: float = 2.0,
     ):
         self.key_prefix = key_prefix
         self.memory = memory or MemoryBackend()
+        self.last_good_store = last_good or LastGoodStore()
+        self.database_retry_seconds = database_retry_seconds
+        self._database_breakers: dict[str, CircuitBreaker] = {}  # database identity → breaker
         self.redis: RedisBackend | None = None
         if redis_url:
             import redis
@@ -800,6 +943,7 @@ class QueryCache:
                 redis_url, socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout, retry=Retry(NoBackoff(), 0), health_check_interval=0
             )
             self.redis = RedisBackend(client, lock_seconds=lock_seconds, max_wait_seconds=max_wait_seconds)
+        self._clock = clock
         self.breaker = CircuitBreaker(retry_seconds, clock)
         self.counters = CacheCounters()
         self._counter_lock = threading.Lock()
@@ -819,8 +963,12 @@ class QueryCache:
         for the query) or an open Connection. ``scope`` names the caller's role/area: results
         that differ by who asks (masked personal data, area restrictions) must differ by scope.
         """
+        return self._call(bind, function, args, scope, kwargs)[0]
+
+    def _call(self, bind, function: Callable, args: tuple, scope: str, kwargs: dict) -> tuple[object, dt.datetime]:
+        """``call``'s value and the time it was kept as the last good one."""
         spec = spec_of(function)
-        key, cycles = self._key_and_cycles(bind, spec, scope, args, kwargs)
+        key, cycles, arguments = self._key_and_cycles(bind, spec, scope, args, kwargs)
         ttl = spec.ttl or ttl_for_cycles(cycles)
 
         def produce() -> bytes:
@@ -830,28 +978,89 @@ class QueryCache:
                 value = function(conn, *args, **kwargs)
             return encode_value(value, where=f"result of {spec.name}")
 
-        value, computed = self._fetch_decoded(key, produce, ttl)
+        value, data, computed = self._fetch_decoded(key, produce, ttl)
         if not computed:
             with self._count() as counters:
                 counters.hits += 1
-        return value
+        as_of = self.last_good_store.put(self.last_good_key_for(spec, _engine_of(bind), scope, arguments), data)
+        return value, as_of
+
+    def call_or_last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult:
+        """``call``, or the last good value of the same call when the database is unavailable.
+
+        Returns ``CallResult(value, stale, as_of, error)`` (see the module docstring); raises
+        ``DatabaseUnavailable`` when the database is unavailable and no good value is held, and
+        whatever ``call`` raises for anything else (bad arguments, a failing query).
+        """
+        spec = spec_of(function)
+        _check_scope(scope)
+        arguments = spec.bound_arguments(args, kwargs)  # refuses bad arguments before any I/O
+        engine = _engine_of(bind)
+        breaker = self._database_breaker(engine)
+        cause: BaseException | None = None
+        if breaker.allow():
+            try:
+                value, as_of = self._call(bind, function, args, scope, kwargs)
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                cause, error = exc, error_text(exc)
+                with self._count() as counters:
+                    counters.database_failures += 1
+                if _connection_failure(exc):
+                    breaker.failed(exc)
+            else:
+                breaker.succeeded()
+                return CallResult(value, False, as_of)
+        else:
+            error = breaker.error or "database unavailable"
+        entry = self.last_good_store.get(self.last_good_key_for(spec, engine, scope, arguments))
+        if entry is None:
+            raise DatabaseUnavailable(error) from cause
+        with self._count() as counters:
+            counters.stale_answers += 1
+        return CallResult(decode_value(entry.data), True, entry.as_of, error)
+
+    def last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult | None:
+        """The last good value of this call held in this process, without touching the database
+        or Redis (``bind`` only names the database); None when there is none. Always
+        ``stale=True``: whether it is still current is not known without asking."""
+        spec = spec_of(function)
+        _check_scope(scope)
+        entry = self.last_good_store.get(self.last_good_key_for(spec, _engine_of(bind), scope, spec.bound_arguments(args, kwargs)))
+        return None if entry is None else CallResult(decode_value(entry.data), True, entry.as_of)
+
+    def _database_breaker(self, engine: Engine) -> CircuitBreaker:
+        database = database_identity(engine)
+        with self._maps_lock:
+            breaker = self._database_breakers.get(database)
+            if breaker is None:
+                breaker = self._database_breakers[database] = CircuitBreaker(
+                    self.database_retry_seconds, self._clock,
+                    failed_message="cache: database unavailable (%s), answering from the last good values",
+                    recovered_message="cache: database answers again",
+                )
+            return breaker
 
     def key_of(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> str:
         """The key ``call`` would use right now (operators and tests)."""
         return self._key_and_cycles(bind, spec_of(function), scope, args, kwargs)[0]
 
-    def _key_and_cycles(self, bind, spec: QuerySpec, scope: str, args: tuple, kwargs: dict) -> tuple[str, list[str]]:
-        if not isinstance(scope, str) or not SCOPE_PATTERN.match(scope):
-            raise ValueError(f"cache scope must match {SCOPE_PATTERN.pattern}, not {scope!r}")
+    def _key_and_cycles(self, bind, spec: QuerySpec, scope: str, args: tuple, kwargs: dict) -> tuple[str, list[str], dict]:
+        _check_scope(scope)
         arguments = spec.bound_arguments(args, kwargs)  # refuses bad arguments before any I/O
-        engine = bind.engine if isinstance(bind, Connection) else bind
         with _connection(bind) as conn:
             versions, cycles = self.dataset_versions(conn, spec.tables)
-        return self.key_for(spec, engine, scope, arguments, versions), cycles
+        return self.key_for(spec, _engine_of(bind), scope, arguments, versions), cycles, arguments
 
     def key_for(self, spec: QuerySpec, engine: Engine, scope: str, arguments: dict, versions: dict[str, int]) -> str:
         digest = hashlib.sha256(_canonical_text({"arguments": arguments, "versions": versions}).encode()).hexdigest()[:32]
         return f"{self.key_prefix}:q{KEY_FORMAT_VERSION}:{database_identity(engine)}:{spec.name}:{scope}:{digest}"
+
+    def last_good_key_for(self, spec: QuerySpec, engine: Engine, scope: str, arguments: dict) -> str:
+        """The key of a call in ``last_good_store``: like ``key_for`` without the dataset versions."""
+        digest = hashlib.sha256(_canonical_text({"arguments": arguments}).encode()).hexdigest()[:32]
+        return f"{self.key_prefix}:lg{KEY_FORMAT_VERSION}:{database_identity(engine)}:{spec.name}:{scope}:{digest}"
 
     def dataset_versions(self, conn: Connection, tables: Iterable[str]) -> tuple[dict[str, int], list[str]]:
         """Version of every dataset the tables depend on, and their update cycles.
@@ -887,15 +1096,15 @@ class QueryCache:
         def produce() -> bytes:
             return encode_value(table_datasets(conn))
 
-        table_map, _ = self._fetch_decoded(key, produce, MAX_TTL_SECONDS)
+        table_map, _, _ = self._fetch_decoded(key, produce, MAX_TTL_SECONDS)
         with self._maps_lock:
             self._maps[database] = (global_version, table_map)
         return table_map
 
     # -- storage ------------------------------------------------------------------------------
 
-    def _fetch_decoded(self, key: str, produce: Callable[[], bytes], ttl: float) -> tuple[object, bool]:
-        """The decoded value and whether this call computed it."""
+    def _fetch_decoded(self, key: str, produce: Callable[[], bytes], ttl: float) -> tuple[object, bytes, bool]:
+        """The decoded value, its bytes and whether this call computed it."""
         once = _ComputeOnce(produce)
         data = self._fetch(key, once, ttl)
         try:
@@ -906,8 +1115,9 @@ class QueryCache:
             with self._count() as counters:
                 counters.corrupt_entries += 1
             self._delete(key)
-            value = decode_value(self._fetch(key, once, ttl))
-        return value, once.ran
+            data = self._fetch(key, once, ttl)
+            value = decode_value(data)
+        return value, bytes(data), once.ran
 
     def _fetch(self, key: str, once: _ComputeOnce, ttl: float) -> bytes:
         if self.redis is not None and self.breaker.allow():
@@ -966,7 +1176,8 @@ class QueryCache:
         return self.memory.ttl(key)
 
     def clear(self) -> None:
-        """Drop every entry under this cache's key prefix (tests, operators)."""
+        """Drop every entry under this cache's key prefix (tests, operators), last good values included."""
+        self.last_good_store.clear()
         self.memory.clear(self.key_prefix + ":")
         if self.redis is not None:
             self.redis.clear(self.key_prefix + ":")
@@ -974,6 +1185,15 @@ class QueryCache:
     def close(self) -> None:
         if self.redis is not None:
             self.redis.client.close()
+
+
+def _check_scope(scope) -> None:
+    if not isinstance(scope, str) or not SCOPE_PATTERN.match(scope):
+        raise ValueError(f"cache scope must match {SCOPE_PATTERN.pattern}, not {scope!r}")
+
+
+def _engine_of(bind: Engine | Connection) -> Engine:
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 @contextmanager

@@ -9,6 +9,14 @@
 
 On SQLite, datetimes are stored as text in ``SQLITE_DATETIME_FORMAT``; bulk loaders that bypass
 SQLAlchemy must write exactly that format or range comparisons break lexically.
+
+Outages (PostgreSQL): engines connect with ``connect_timeout`` (``PG_CONNECT_TIMEOUT_SECONDS``), so
+a query against a server that does not answer fails in seconds instead of hanging a request, and
+with TCP keepalives, so a connection whose peer vanished is noticed within about a minute.
+``pool_pre_ping`` discards pooled connections that died with a server restart: the first query
+after the server is back succeeds on the same Engine. There is deliberately no engine-wide
+``statement_timeout`` — ingest, migrations and the demo build run long statements on the same
+engines; request paths bound theirs with ``with_statement_timeout(engine, seconds)``.
 """
 from __future__ import annotations
 
@@ -25,6 +33,18 @@ from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 WGS84_SRID = 4326
+
+# libpq/psycopg connection parameters every PostgreSQL engine gets unless its URL or the caller
+# sets them. connect_timeout is whole seconds (libpq treats anything below 2 as 2).
+PG_CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_OPTION = "cityops_statement_timeout"  # execution option read by the ``begin`` listener
+PG_CONNECT_DEFAULTS = {
+    "connect_timeout": PG_CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class Geometry(UserDefinedType):
@@ -141,7 +161,11 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine with the pragmas cityops relies on (WAL and foreign keys on SQLite)."""
+    """An engine with the pragmas cityops relies on (WAL and foreign keys on SQLite); on PostgreSQL
+    with ``PG_CONNECT_DEFAULTS`` (connect timeout, keepalives) and ``pool_pre_ping``.
+
+    A parameter given in the URL's query (``?connect_timeout=10``) or in ``connect_args`` wins.
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -152,7 +176,36 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = dict(kwargs.get("connect_args") or {})
+        for name, value in PG_CONNECT_DEFAULTS.items():
+            if name not in parsed.query:
+                connect_args.setdefault(name, value)
+        kwargs["connect_args"] = connect_args
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "begin", _transaction_statement_timeout)
+        return engine
     return create_engine(url, **kwargs)
+
+
+def with_statement_timeout(engine: Engine, seconds: float | None) -> Engine:
+    """``engine`` whose every transaction bounds its statements to ``seconds`` (PostgreSQL; SQLite
+    ignores it). A light proxy sharing the engine's pool; a statement cut off raises
+    ``sqlalchemy.exc.OperationalError`` (``QueryCanceled``, SQLSTATE 57014). For request paths:
+    ingest and demo builds keep the unbounded engine."""
+    if seconds is None:
+        return engine
+    if not seconds > 0:
+        raise ValueError(f"statement timeout must be positive seconds, not {seconds!r}")
+    return engine.execution_options(**{STATEMENT_TIMEOUT_OPTION: float(seconds)})
+
+
+def _transaction_statement_timeout(conn) -> None:
+    """``begin`` listener of PostgreSQL engines: apply ``with_statement_timeout`` to this
+    transaction only (``set_config(..., true)``), so the pooled connection goes back without it."""
+    seconds = conn.get_execution_options().get(STATEMENT_TIMEOUT_OPTION)
+    if seconds:
+        conn.exec_driver_sql("SELECT set_config('statement_timeout', %(value)s, true)", {"value": str(max(1, int(seconds * 1000)))})
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record) -> None:

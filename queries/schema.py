@@ -355,3 +355,95 @@ class Resource(AreaCodesMixin, Base):
 
 # Tables with a geometry column get a GiST index on PostGIS (see the migration).
 GEOMETRY_TABLES = ("areas", "incidents", "work_orders", "road_segments", "sensors", "resources")
+
+
+# --- configuration: specs of walls, briefings and panels ---------------------------------------
+
+
+class SpecVersion(Base):
+    """Every saved version of a spec (a wall's scene set, a briefing…): append-only history.
+
+    ``body`` is the validated spec as JSON; the files shipped in ``specs/`` are the defaults used
+    until a version is published here (``queries.specs.store``).
+    """
+
+    __tablename__ = "spec_versions"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # wall | briefing
+    spec_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    author: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SpecHead(Base):
+    """Which version of a spec is live (``published_version``); drafts are versions above it."""
+
+    __tablename__ = "spec_heads"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    spec_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_version: Mapped[int | None] = mapped_column(Integer)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[str | None] = mapped_column(String(64))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WallAlert(Base):
+    """A wall's emergency: raised automatically (severity I/II arrived) or by an operator, shown
+    until acknowledged or until the incident is resolved (``queries.emergency``)."""
+
+    __tablename__ = "wall_alerts"
+    wall_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # auto | manual
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    raised_by: Mapped[str | None] = mapped_column(String(64))
+    acked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- access control: users, tokens, the audit log -----------------------------------------------
+
+
+class User(Base):
+    """A person or a wall device. ``password_hash`` is argon2id (None for a device with tokens only)."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # queries.auth.ROLES
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    areas: Mapped[list | None] = mapped_column(JSON)  # area-code prefixes the user is limited to; null = all
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    session_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)  # bumped to end every session
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class ApiToken(Base):
+    """A revocable bearer token; only its SHA-256 is stored (the token itself is shown once)."""
+
+    __tablename__ = "api_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(64), ForeignKey("users.name", ondelete="CASCADE"), index=True, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what, when, from where. Append-only: triggers refuse UPDATE and DELETE (migration 0005)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    user_name: Mapped[str | None] = mapped_column(String(64), index=True)  # None: not logged in (a failed log-in)
+    role: Mapped[str | None] = mapped_column(String(16))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), nullable=False, index=True)  # queries.auth.AUDIT_ACTIONS
+    target: Mapped[str | None] = mapped_column(String(256))  # page path, incident id, spec id, user name…
+    area_code: Mapped[str | None] = mapped_column(String(15))
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")  # ok | denied | failed
+    detail: Mapped[dict | None] = mapped_column(JSON)

@@ -22,9 +22,30 @@ class Settings(BaseSettings):
     tile_crs: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="Offset of the tile source, layers are shifted to match.")
     demo_scale: Literal["small", "city", "large"] = Field("city", description="Scale of the demo city built on first start.")
     demo_seed: int = Field(20261121, description="Seed of the demo city built on first start.")
+    specs_dir: Path | None = Field(
+        None,
+        description="Folder of the shipped default specs (walls/*.yaml…), used until a version is published in the database; unset = specs/ of the source tree.",
+    )
     web_threads: int = Field(
         32, ge=4, le=1000,
         description="Threads per gunicorn worker (gthread). Every open live-update stream (SSE) holds one; 8 are kept for page requests.",
+    )
+    wall_emergency_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60,
+        description="How long after its report a severity I/II incident still puts a video wall into emergency mode (unless acknowledged or resolved).",
+    )
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="A log-in session ends after this long without a request.")
+    device_session_days: int = Field(30, ge=1, le=366, description="A wall's device session (from /wall/ID?token=…) ends after this long without a request.")
+    cookie_secure: bool = Field(
+        False, description="Send the session cookie over HTTPS only (Secure flag); set true whenever the app is reached through HTTPS.",
+    )
+    chromium_path: Path = Field(
+        Path("/usr/bin/chromium"),
+        description="The chromium that renders exports (briefing PDF, panel PNG) on the server: Debian's package, never a downloaded browser.",
+    )
+    export_base_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+/?$",
+        description="Where the export browser reaches this app (e.g. http://127.0.0.1:8050); unset = the address the request arrived on.",
     )
 
     def resolved_database_url(self) -> str:

@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(postgresql-15-postgis-3 chromium fonts-noto-cjk redis-server)
+SYSTEM_PACKAGES=(postgresql-15-postgis-3 chromium fonts-noto-cjk fontconfig redis-server)
 PG_VERSION=15
 
 log() { printf '[test.sh] %s\n' "$*"; }

@@ -19,10 +19,14 @@ from queries.schema import Base
 PG_ADMIN_URL = os.environ.get("CITYOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_unavailable(reason: str):
+def _unavailable(what: str, reason: str):
     if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL/PostGIS is required in CI: {reason}")
-    pytest.skip(f"PostgreSQL/PostGIS not available: {reason}")
+        pytest.fail(f"{what} is required in CI: {reason}")
+    pytest.skip(f"{what} not available: {reason}")
+
+
+def _pg_unavailable(reason: str):
+    _unavailable("PostgreSQL/PostGIS", reason)
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +55,9 @@ def pg_url():
 def _truncate_all(engine) -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        # The audit log refuses TRUNCATE through a trigger (append-only); the test superuser may
+        # switch user triggers off for this one transaction.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
@@ -85,3 +92,37 @@ def pg_engine(pg_url):
     _truncate_all(eng)
     yield eng
     eng.dispose()
+
+
+# --- private servers for outage tests (tests/services.py): stopped and restarted by the test ------
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL + PostGIS server of the test's own (free port, temp dir), database ``cityops``
+    with the postgis extension but no schema; ``stop()``/``start()`` it at will."""
+    from tests.services import PrivatePostgres, ServiceUnavailable
+
+    server = PrivatePostgres()
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        server.close()
+        _unavailable("A private PostgreSQL (initdb, pg_ctl, PostGIS)", str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of the test's own on a free port; ``stop()``/``start()`` keep the port."""
+    from tests.services import PrivateRedis, ServiceUnavailable
+
+    server = PrivateRedis()
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        server.close()
+        _unavailable("A private redis-server", str(exc))
+    yield server
+    server.close()

@@ -9,7 +9,8 @@ import math
 from dataclasses import dataclass
 
 from app.context import run_query
-from app.masking import mask_personal
+from app.masking import mask_personal, sees_clear
+from queries.cache import cached
 
 LIST_LIMIT = 50  # incidents listed for a unit grid: the newest; the map shows them all
 RESOURCES_PER_KIND = 2
@@ -119,12 +120,25 @@ def incidents_in(area_code: str, window: Window, filters: dict, limit: int = LIS
     return run_query(list_incidents, area_code, limit=limit, start=window.start, end=window.end, **filters)
 
 
-def incident_view(incident_id: str, viewer=None) -> dict | None:
-    """An incident's detail with its lifecycle, personal fields masked for ``viewer``."""
+@cached(tables=("incidents", "incident_events"))
+def masked_incident_detail(conn, incident_id: str) -> dict | None:
+    """``queries.incidents.incident_detail`` with personal data, masked before it is cached: what a
+    viewer without ``see_personal_data`` reads (never an entry holding clear data)."""
     from queries.incidents import incident_detail
 
-    detail = run_query(incident_detail, incident_id, include_personal=True)
-    return None if detail is None else mask_personal(detail, viewer)
+    detail = incident_detail(conn, incident_id, include_personal=True)
+    return None if detail is None else mask_personal(detail, None)
+
+
+def incident_view(incident_id: str, viewer=None) -> dict | None:
+    """An incident's detail with its lifecycle as ``viewer`` may see it: in clear for a viewer with
+    ``see_personal_data`` (cached in that viewer's scope), masked for everyone else."""
+    from queries.incidents import incident_detail
+
+    if sees_clear(viewer):
+        return run_query(incident_detail, incident_id, include_personal=True, scope=viewer.cache_scope)
+    scope = viewer.cache_scope if viewer is not None else "masked:none"
+    return run_query(masked_incident_detail, incident_id, scope=scope)
 
 
 def nearest_resources(lon: float, lat: float, at: dt.datetime):

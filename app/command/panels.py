@@ -123,7 +123,7 @@ def kpis(summary: dict, reference: dt.datetime, lang: str, scope_area: dict | No
              orders["data_time"], reference, lang),
         _kpi("aqi", t("command.kpi.aqi", lang), none if air.get("aqi") is None else str(air["aqi"]), aqi_detail, air.get("ts"), reference, lang, aqi_colour),
         _kpi("congestion", t("command.kpi.congestion", lang), none if congestion is None else f"{congestion:.1f}", band, traffic.get("ts"), reference, lang,
-             _band_colour(traffic.get("band"))),
+             band_colour(traffic.get("band"))),
     ]
 
 
@@ -138,9 +138,15 @@ def aqi_category(category: str | None, lang: str) -> str | None:
     return category
 
 
-def _band_colour(band: str | None) -> str | None:
-    colours = {"smooth": "#2fcf8a", "basically_smooth": "#9be15d", "light": "#ffd666", "moderate": "#ff9f43", "heavy": "#ff5a5f"}
-    return colours.get(band or "")
+def hex_colour(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb[:3]))
+
+
+def band_colour(band: str | None) -> str | None:
+    """The standard colour of a congestion band (layers.palette, keyed by queries.vocab's band codes), as CSS."""
+    from layers.palette import CONGESTION_RGB
+
+    return hex_colour(CONGESTION_RGB[band]) if band in CONGESTION_RGB else None
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -162,13 +168,15 @@ def children_list(counts: pd.DataFrame, child_level: str, lang: str) -> html.Sec
     return html.Section([head, html.Ul(rows, className="child-list", id="command-children")], className="panel command-panel")
 
 
-def incident_list(frame: pd.DataFrame, lang: str, limit: int) -> html.Section:
+def incident_list(frame: pd.DataFrame, lang: str, limit: int, masked: bool = True) -> html.Section:
+    """The newest incidents of an area; numbers in titles masked unless the viewer sees clear data."""
+    from app.masking import mask_numbers_in_text
     from queries.vocab import INCIDENT_CATEGORIES, INCIDENT_STATUSES, INCIDENT_SUBTYPES
 
     subtypes = tuple(term for terms in INCIDENT_SUBTYPES.values() for term in terms)
     items = []
     for row in frame.itertuples(index=False):
-        title = row.title or term_name(subtypes, row.subtype, lang)
+        title = (mask_numbers_in_text(row.title) if masked and isinstance(row.title, str) else row.title) or term_name(subtypes, row.subtype, lang)
         meta = " · ".join([term_name(INCIDENT_CATEGORIES, row.category, lang), term_name(INCIDENT_STATUSES, row.status, lang), local_time(row.reported_at, lang)])
         items.append(html.Li(html.Button(
             [html.Span(SEVERITY_NUMERALS.get(int(row.severity), "?"), className=f"severity-chip severity-chip--{int(row.severity)}"),
@@ -195,7 +203,9 @@ def work_order_block(summary: dict, lang: str) -> html.Section:
 # --- the incident ---------------------------------------------------------------------------
 
 
-def incident_detail(detail: dict, resources: pd.DataFrame | None, lang: str) -> html.Section:
+def incident_detail(detail: dict, resources: pd.DataFrame | None, lang: str, masked: bool = True) -> html.Section:
+    """The incident as ``detail`` holds it (masked or in clear: ``app.command.data.incident_view``);
+    ``masked`` says which, for the note under the facts."""
     from queries.vocab import (
         CHANNELS,
         INCIDENT_CATEGORIES,
@@ -242,7 +252,7 @@ def incident_detail(detail: dict, resources: pd.DataFrame | None, lang: str) -> 
         html.Div([html.Span(SEVERITY_NUMERALS.get(severity, "?"), className=f"severity-chip severity-chip--{severity}"), html.Span(title, className="incident-heading")],
                  className="incident-heading-row", id="command-incident-heading", **{"data-incident-id": detail["id"]}),
         html.Dl(fact_rows, className="fact-list"),
-        html.P(t("command.incident.masked", lang), className="masked-note"),
+        html.P(t("command.incident.masked", lang), className="masked-note") if masked else None,
         html.H3(t("command.incident.timeline", lang), className="subsection-title"),
         html.Ol(timeline, className="timeline", id="command-timeline"),
         html.H3(t("command.incident.resources", lang), className="subsection-title"),

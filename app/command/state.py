@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from app.i18n import normalise_lang
+from app.i18n import LANGUAGES, normalise_lang
 
 BEIJING = ZoneInfo("Asia/Shanghai")  # naive times in a URL are Beijing time, like every source
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
@@ -64,11 +64,14 @@ class CommandState:
         return data
 
     @classmethod
-    def from_store(cls, data: Mapping | None) -> CommandState:
-        data = dict(data or {})
+    def from_store(cls, data: Mapping | None, *, known_layers: tuple[str, ...] | None = None) -> CommandState:
+        """The state a ``command-state`` store holds. The store comes back from the browser, so
+        every value is checked (``app.security.callbacks.BadInput`` — a 400 — names the first bad
+        one); ``known_layers`` also checks the layer names."""
+        data = check_store(data, known_layers)
         tuples = {name: tuple(data.get(name) or ()) for name in ("layers", *FILTERS)}
-        problems = tuple(Problem(**p) for p in data.get("problems") or ())
-        known = {name: data[name] for name in ("area", "window", "start", "end", "incident", "lang") if name in data}
+        problems = tuple(Problem(**{key: p[key] for key in ("param", "key", "value")}) for p in data.get("problems") or ())
+        known = {name: data[name] for name in ("area", "window", "start", "end", "incident", "lang") if data.get(name) is not None}
         return cls(**known, **tuples, problems=problems)
 
     # --- time -----------------------------------------------------------------------------
@@ -83,6 +86,53 @@ class CommandState:
     def filters(self) -> dict:
         """Keyword filters as ``queries.drill.filtered_points`` takes them."""
         return {"categories": list(self.category), "severities": list(self.severity), "statuses": list(self.status), "channels": list(self.channel)}
+
+
+# --- the store, as it comes back from the browser -------------------------------------------------
+
+
+def _store_shape():
+    from app.security.callbacks import BOOL, Enum, Int, ListOf, Opt, Record, Text
+
+    names = Opt(ListOf(Text(64), 64))
+    return Record.of(
+        area=Opt(Text(15, AREA_CODE.pattern)), layers=names, window=Opt(Enum(WINDOW_CHOICES)), start=Opt(Text(64)), end=Opt(Text(64)),
+        incident=Opt(Text(64, INCIDENT_ID.pattern)), category=names, severity=Opt(ListOf(Int(1, 4), 4)), status=names, channel=names,
+        lang=Opt(Enum(LANGUAGES)), search=Opt(Text(8192)), push=Opt(BOOL),
+        problems=Opt(ListOf(Record.of(param=Text(32), key=Text(80, r"(command|access)\.problem\.[a-z_]+"), value=Text(300)), 64)),
+    )
+
+
+def check_store(data, known_layers: tuple[str, ...] | None = None) -> dict:
+    """``data`` when it is a valid ``command-state`` store (None: the default state), else ``BadInput``."""
+    from app.i18n import CATALOGUE
+    from app.security.callbacks import BadInput, check
+
+    name = "command-state.data"
+    data = check(data if data is not None else {}, _store_shape(), name)
+    for problem in data.get("problems") or ():
+        if problem["key"] not in CATALOGUE:
+            raise BadInput(f"{name}.problems", f"unknown message {problem['key']!r}")
+    if known_layers is not None:
+        unknown = [layer for layer in data.get("layers") or () if layer not in known_layers]
+        if unknown:
+            raise BadInput(f"{name}.layers", f"unknown layer {unknown[0]!r}")
+    choices = filter_choices()
+    for field_name in FILTERS:
+        for value in data.get(field_name) or ():
+            if str(value) not in choices[field_name]:
+                raise BadInput(f"{name}.{field_name}", f"{value!r} is not a {field_name}")
+    times = {}
+    for field_name in ("start", "end"):
+        if data.get(field_name) is not None:
+            try:
+                times[field_name] = parse_time(data[field_name])
+            except (ValueError, OverflowError):
+                raise BadInput(f"{name}.{field_name}", "is not an ISO time between 2000 and 2100") from None
+    if data.get("window") == "custom":
+        if len(times) < 2 or not times["start"] < times["end"] or times["end"] - times["start"] > MAX_CUSTOM_WINDOW:
+            raise BadInput(f"{name}.window", f"a custom window needs a start before its end, at most {MAX_CUSTOM_WINDOW.days} days apart")
+    return data
 
 
 # --- parsing ------------------------------------------------------------------------------------

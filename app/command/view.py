@@ -17,22 +17,40 @@ PLAYBACK_STEPS = 24  # 24 h in hours, 7 d in 7-hour steps: a replay takes half a
 
 @dataclass(frozen=True)
 class Resolved:
-    """A state checked against the database: the area (and path) it shows, the incident if any."""
+    """A state checked against the database: the area (and path) it shows, the incident if any,
+    and whether the incident's personal data is masked for the viewer."""
 
     state: CommandState
     area: dict | None
     path: list
     incident: dict | None
+    masked: bool = True
 
 
-def resolve(state: CommandState) -> Resolved:
-    """Unknown area codes and incident ids become problems; a shared incident link opens its grid."""
+def resolve(state: CommandState, viewer=None, *, strict: bool = False) -> Resolved:
+    """Unknown area codes and incident ids become problems; a shared incident link opens its grid.
+
+    Areas are limited to the viewer's (``viewer``: the request's identity unless given): an area
+    outside them becomes a problem and the viewer's own area is shown; an incident outside them
+    is refused — a problem in a page built from a link, ``AccessDenied`` (403) when ``strict``
+    (a callback asked for it: no control of the page offers it).
+    """
+    from app.masking import sees_clear
+    from app.security.access import current_viewer, deny, may_see_area, may_see_record
+
+    viewer = viewer if viewer is not None else current_viewer()
     problems = list(state.problems)
     incident = None
     if state.incident:
-        incident = reads.incident_view(state.incident)
+        incident = reads.incident_view(state.incident, viewer)
         if incident is None:
             problems.append(Problem("incident", "command.problem.incident_unknown", state.incident))
+            state = replace(state, incident=None)
+        elif not may_see_record(viewer, incident):
+            if strict:
+                raise deny("the incident is outside your areas", target=f"incident/{state.incident}")
+            problems.append(Problem("incident", "access.problem.incident_outside", state.incident))
+            incident = None
             state = replace(state, incident=None)
     area = None
     if state.area:
@@ -40,15 +58,27 @@ def resolve(state: CommandState) -> Resolved:
         if area is None:
             problems.append(Problem("area", "command.problem.area_unknown", state.area))
             state = replace(state, area=None)
+        elif not may_see_area(viewer, area["code"]):
+            problems.append(Problem("area", "access.problem.area_outside", state.area))
+            area = None
+            state = replace(state, area=None)
     if area is None and incident is not None:
         deepest = next((incident.get(f"{level}_code") for level in ("grid", "community", "street", "district") if incident.get(f"{level}_code")), None)
         area = reads.find_area(deepest) if deepest else None
         state = replace(state, area=area["code"] if area else None)
     if area is None:
-        root = reads.city_code()
-        area = reads.find_area(root) if root else None
+        area = home_area(viewer)
     state = replace(state, problems=tuple(problems))
-    return Resolved(state, area, reads.area_path(area) if area else [], incident)
+    path = [step for step in reads.area_path(area) if may_see_area(viewer, step["code"])] if area else []
+    return Resolved(state, area, path, incident, masked=not sees_clear(viewer))
+
+
+def home_area(viewer) -> dict | None:
+    """Where a view starts: the city, or for a viewer limited to areas the first of them that exists."""
+    if viewer is not None and viewer.areas:
+        return next((area for area in (reads.find_area(code) for code in viewer.areas) if area is not None), None)
+    root = reads.city_code()
+    return reads.find_area(root) if root else None
 
 
 def playback_cursor(window: reads.Window, index: int | None) -> dt.datetime | None:
@@ -95,14 +125,14 @@ def side_panels(resolved: Resolved, step: mapview.Step, summary: dict, lang: str
     area = resolved.area
     if resolved.incident is not None:
         resources = reads.nearest_resources(step.incident["lon"], step.incident["lat"], step.window.at) if step.incident else None
-        return [panels.incident_detail(resolved.incident, resources, lang)]
+        return [panels.incident_detail(resolved.incident, resources, lang, masked=resolved.masked)]
     child_level = CHILD_LEVEL.get(area["level"])
     if child_level is not None:
         counts = reads.child_counts(area["code"], step.window, step.filters)
         if len(counts):
             return [panels.children_list(counts, child_level, lang)]
     incidents = reads.incidents_in(area["code"], step.window, step.filters)
-    return [panels.incident_list(incidents, lang, reads.LIST_LIMIT), panels.work_order_block(summary, lang)]
+    return [panels.incident_list(incidents, lang, reads.LIST_LIMIT, masked=resolved.masked), panels.work_order_block(summary, lang)]
 
 
 def kpi_panel(resolved: Resolved, step: mapview.Step, summary: dict, lang: str) -> list:

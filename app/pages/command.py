@@ -137,16 +137,25 @@ def error_page(lang: str, message: str):
     return html.Div(html.Section([html.H1(t("command.title", lang)), html.P(message, className="muted")], className="panel panel--empty"), className="page page-command")
 
 
+def url_values(query: dict) -> dict[str, str]:
+    """URL parameters as single strings: a repeated parameter (``?area=1&area=2``) counts once, its last value."""
+    return {str(key): value if isinstance(value, str) else (str(value[-1]) if isinstance(value, list) and value else "")
+            for key, value in query.items()}
+
+
 def layout(lang=None, **query):
     from app.command import view
     from app.command.state import parse_query
+    from app.security.access import current_viewer
     from layers import deck_tooltip
 
     lang = current_lang(lang)
-    state = parse_query({**query, "lang": lang}, known_layers=known_layers(), default_lang=lang)
-    resolved = view.resolve(state)
+    state = parse_query({**url_values(query), "lang": lang}, known_layers=known_layers(), default_lang=lang)
+    viewer = current_viewer()
+    resolved = view.resolve(state, viewer)
     if resolved.area is None:
-        return error_page(lang, t("command.problem.no_city", lang))
+        return error_page(lang, t("access.no_area" if viewer is not None and viewer.areas else "command.problem.no_city", lang))
+    audit_selection(CommandState(), resolved.state)
     asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
     step = compose(resolved, asof, lang=lang)
     fit = view.fit_for(step["step"], step["route"])
@@ -215,7 +224,9 @@ def _clicked(value) -> bool:
 )
 def navigate(click, _crumbs, _areas, _incidents, layer_values, window, _apply, severity, category, status, channel, restore, start, end, current, render):
     """Every interaction → the next state (validated); the render callback draws it."""
-    state = CommandState.from_store(current)
+    state = CommandState.from_store(current, known_layers=known_layers())
+    check_navigation_inputs(click=click, layer_values=layer_values, window=window, start=start, end=end, restore=restore, render=render,
+                            filters={"severity": severity, "category": category, "status": status, "channel": channel})
     following = next_state(state, ctx.triggered_id, ctx.triggered[0]["value"] if ctx.triggered else None,
                            click=click, render=render, layer_values=layer_values, window=window, start=start, end=end, restore=restore,
                            filters={"severity": severity, "category": category, "status": status, "channel": channel})
@@ -224,7 +235,83 @@ def navigate(click, _crumbs, _areas, _incidents, layer_values, window, _apply, s
     new_state, push = following
     if push and current and new_state.to_store()["search"] == current.get("search") and not new_state.problems:
         return no_update  # controls echoing the state they were built from (a page insert fires them)
+    audit_selection(state, new_state)
     return new_state.to_store(push=push)
+
+
+def audit_selection(before: CommandState, after: CommandState) -> None:
+    """The audit trail of the command view: ``incident_opened`` when an incident is selected (refused
+    — 403 and ``access_denied`` — when it lies outside the caller's areas), ``area_view`` when
+    another area is drilled into."""
+    from app.command import data as reads
+    from app.security.access import current_viewer, deny, may_see_record
+    from app.security.audit import audit
+
+    if after.incident and after.incident != before.incident:
+        viewer = current_viewer()
+        detail = reads.incident_view(after.incident, viewer)
+        if detail is not None and not may_see_record(viewer, detail):
+            raise deny("the incident is outside your areas", target=f"incident/{after.incident}")
+        if detail is not None:
+            audit("incident_opened", target=after.incident, area_code=detail.get("district_code"),
+                  detail={"personal_data": "clear" if viewer is not None and viewer.can("see_personal_data") else "masked"})
+    elif after.area and after.area != before.area:
+        from app.security.access import may_see_area
+
+        outside = not may_see_area(current_viewer(), after.area)  # shown: the caller's own area and a banner
+        audit("area_view", target=after.area, area_code=after.area, outcome="denied" if outside else "ok")
+
+
+def check_navigation_inputs(*, click, layer_values, window, start, end, restore, render, filters) -> None:
+    """The controls' values as the browser sent them: right types and bounded sizes, else 400."""
+    from app.security.callbacks import (
+        ANY_JSON,
+        BOOL,
+        Int,
+        ListOf,
+        Number,
+        Opt,
+        Record,
+        Text,
+        check,
+    )
+
+    texts = Opt(ListOf(Text(64), 64))
+    check(click, Opt(Record.of(picked=Opt(BOOL), layerId=Opt(Text(128)), index=Opt(Int(-1, 10**9)),
+                               coordinate=Opt(ListOf(Number(-1000, 1000), 3)), object=ANY_JSON)), "command-map.clickInfo")
+    check(layer_values, texts, "command-layers.value")
+    check(window, Opt(Text(16)), "command-window.value")
+    check(start, Opt(Text(64)), "command-from.value")
+    check(end, Opt(Text(64)), "command-to.value")
+    check(restore, Opt(Record.of(search=Opt(Text(8192)))), "command-url-restore.data")
+    check(render, Opt(render_shape()), "command-render.data")
+    for name, values in filters.items():
+        check(values, Opt(ListOf(Text(64) if name != "severity" else Text(4), 64)), f"command-{name}.value")
+
+
+def render_shape():
+    """What a ``command-render`` store holds (a shape of app.security.callbacks, built per call)."""
+    from app.security.callbacks import (
+        BOOL,
+        Int,
+        ListOf,
+        MapOf,
+        Number,
+        Opt,
+        Record,
+        Text,
+    )
+
+    digests = Record.of(specs=Opt(Text(128)), data=Opt(MapOf(Text(128), 200)), ids=Opt(ListOf(Text(128), 200)))
+    return Record.of(asof=Text(64), digests=Opt(digests), index=Opt(Int(0, 10_000)), playing=Opt(BOOL), live_seq=Opt(Int()),
+                     fit=Opt(Text(128)), zoom=Opt(Number(0, 30)), search=Opt(Text(8192)))
+
+
+def render_time(render: dict):
+    """The ``asof`` of a render store (the time the view was drawn for)."""
+    from app.security.callbacks import iso_time
+
+    return iso_time(render.get("asof"), "command-render.data.asof")
 
 
 def next_state(state, trigger, value, *, click, render, layer_values, window, start, end, restore, filters):
@@ -236,8 +323,14 @@ def next_state(state, trigger, value, *, click, render, layer_values, window, st
     if isinstance(trigger, dict):
         if not value:
             return None  # a list re-rendered with n_clicks=0
+        from app.security.callbacks import BadInput
+
         if trigger["type"] == "command-incident-item":
+            if not isinstance(trigger.get("id"), str) or not states.INCIDENT_ID.fullmatch(trigger["id"]):
+                raise BadInput("command-incident-item.id", "is not an incident id")
             return states.select_incident(state, trigger["id"]), True
+        if not isinstance(trigger.get("code"), str) or not states.AREA_CODE.fullmatch(trigger["code"]):
+            raise BadInput(f"{trigger['type']}.code", "is not an area code")
         return states.drill_to(state, trigger["code"]), True
     if trigger == MAP_ID:
         return map_click(state, click, render)
@@ -265,19 +358,22 @@ def map_click(state, click, render):
     resolved = view.resolve(state)
     if resolved.area is None:
         return None
-    asof = dt.datetime.fromisoformat(render["asof"])
+    asof = render_time(render)
     window = view.reads.Window(*resolved.state.time_window(asof))
     step = view.make_step(resolved, asof, view.playback_cursor(window, render.get("index")))
     layer_id = click.get("layerId") or ""
-    if layer_id.startswith("incidents-points-") and click.get("index") is not None:
+    if layer_id.startswith("incidents-points-") and click.get("index") is not None and click["index"] >= 0:
         incident_id = mapview.picked_incident_id(step, layer_id, int(click["index"]))
         return (states.select_incident(state, incident_id), True) if incident_id else None
     picked = click.get("object") if isinstance(click.get("object"), dict) else {}
-    code = picked.get("code") or (picked.get("properties") or {}).get("code")
+    properties = picked.get("properties") if isinstance(picked.get("properties"), dict) else {}
+    code = picked.get("code") or properties.get("code")
+    if not isinstance(code, str) or not states.AREA_CODE.fullmatch(code):
+        code = None
     if layer_id in ("boundaries-areas", "grid-choropleth") and code and code != resolved.area["code"]:
         return states.drill_to(state, code), True
     coordinate = click.get("coordinate")
-    child = mapview.child_at(step, coordinate[0], coordinate[1]) if coordinate else None
+    child = mapview.child_at(step, float(coordinate[0]), float(coordinate[1])) if coordinate and len(coordinate) >= 2 else None
     return (states.drill_to(state, child), True) if child else None
 
 
@@ -311,15 +407,29 @@ def render_step(state_data, _play, speed, _tick, live, render):
     from app.command import panels, view
     from app.command import state as states
     from app.command.mapview import LIVE_LAYERS, TIME_LAYERS
+    from app.security.callbacks import (
+        ANY_JSON,
+        LIVE_STORE,
+        Enum,
+        Int,
+        MapOf,
+        Opt,
+        check,
+    )
 
-    state = states.CommandState.from_store(state_data)
+    state = states.CommandState.from_store(check(state_data, MapOf(ANY_JSON, 64), "command-state.data"), known_layers=known_layers())
+    check(render, render_shape(), "command-render.data")
+    check(speed, Opt(Enum(SPEEDS)), "command-speed.value")
+    check(_play, Opt(Int(0)), "command-play.n_clicks")
+    check(_tick, Opt(Int(0)), "command-player.n_intervals")
+    check(live, LIVE_STORE, "live-events.data")
     lang = state.lang
     trigger = ctx.triggered_id
     render = dict(render or {})
     playing, index = bool(render.get("playing")), render.get("index")
     interval = int(TICK_MS / (speed or 1))
     only = None
-    asof = dt.datetime.fromisoformat(render["asof"])
+    asof = render_time(render)
     if trigger == "command-speed":
         return (*([no_update] * 12), interval, *([no_update] * 3))
     if trigger is None or (trigger == "command-play" and not _play):
@@ -350,7 +460,7 @@ def render_step(state_data, _play, speed, _tick, live, render):
         playing, index = False, None
         asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
 
-    resolved = view.resolve(state)
+    resolved = view.resolve(state, strict=True)
     if resolved.area is None:
         return (*([no_update] * 8), panels.problems_banner(resolved.state.problems, lang), *([no_update] * 7))
     window = view.reads.Window(*resolved.state.time_window(asof))

@@ -118,12 +118,47 @@ def live_item(payload: dict, lang: str, is_new: bool = False) -> html.Li:
     )
 
 
-def live_items(seed: list[dict], live: dict | None, lang: str) -> list:
-    """The newest incidents: the page's starting list updated by the pushed incident events."""
+def incident_payload_shape():
+    """What the live list reads from an incident event's payload (checked: it comes back from the browser)."""
+    from app.security.callbacks import Int, Opt, Record, Text
+
+    return Record.of(incident_id=Text(64), reported_at=Opt(Text(64)), severity=Opt(Int(1, 4)), title=Opt(Text(1000)), subtype=Opt(Text(64)),
+                     category=Opt(Text(64)), status=Opt(Text(64)), district_name=Opt(Text(128)), district_name_en=Opt(Text(128)))
+
+
+def check_payload(payload, name: str) -> dict:
+    import datetime as dt
+
+    from app.security.callbacks import BadInput, check
+
+    check(payload, incident_payload_shape(), name)
+    if payload.get("reported_at") is not None:
+        try:
+            dt.datetime.fromisoformat(payload["reported_at"])
+        except ValueError:
+            raise BadInput(f"{name}.reported_at", "is not an ISO time") from None
+    return payload
+
+
+def for_viewer(payload: dict, viewer) -> dict | None:
+    """An incident payload as ``viewer`` may see it: None outside their areas, title numbers masked."""
+    from app.masking import mask_text
+    from app.security.access import may_see_record
+
+    if not may_see_record(viewer, payload):
+        return None
+    return {**payload, "title": mask_text(payload.get("title"), viewer)}
+
+
+def live_items(seed: list[dict], live: dict | None, lang: str, viewer=None) -> list:
+    """The newest incidents: the page's starting list updated by the pushed incident events (those
+    in ``viewer``'s areas, titles masked for them)."""
     items = {payload["incident_id"]: (payload, False) for payload in seed or ()}
     for event in reversed((live or {}).get("recent") or []):  # oldest first: the newest state wins
         if event.get("type") in ("incident.new", "incident.updated"):
-            payload = event["payload"]
+            payload = for_viewer(event["payload"], viewer)
+            if payload is None:
+                continue
             was_new = items.get(payload["incident_id"], (None, False))[1]
             items[payload["incident_id"]] = (payload, was_new or event["type"] == "incident.new")
     newest = sorted(items.values(), key=lambda item: (item[0].get("reported_at") or "", item[0]["incident_id"]), reverse=True)[:LIVE_LIST_LENGTH]
@@ -152,11 +187,35 @@ def live_section(seed: list[dict], lang: str) -> html.Section:
     prevent_initial_call=True,
 )
 def update_live_list(live, seed, shown_version):
+    from app.i18n import LANGUAGES
+    from app.security.access import current_viewer
+    from app.security.callbacks import (
+        ANY_JSON,
+        LIVE_STORE,
+        Enum,
+        ListOf,
+        MapOf,
+        Opt,
+        Record,
+        Text,
+        check,
+    )
+
+    check(live, LIVE_STORE, "live-events.data")
+    check(seed, Opt(Record.of(items=Opt(ListOf(MapOf(ANY_JSON, 100), 100)), lang=Opt(Enum(LANGUAGES)))), "home-live-seed.data")
+    check(shown_version, Opt(Text(32)), "home-data-version.children")
+    for position, payload in enumerate((seed or {}).get("items") or []):
+        check_payload(payload, f"home-live-seed.data.items[{position}]")
+    for position, event in enumerate((live or {}).get("recent") or []):
+        if event.get("type") in ("incident.new", "incident.updated"):
+            check_payload(event.get("payload"), f"live-events.data.recent[{position}].payload")
+    viewer = current_viewer()
     lang = (seed or {}).get("lang") or "zh"
     versions = [event.get("data_version") for event in (live or {}).get("recent") or [] if isinstance(event.get("data_version"), int)]
-    current = int(str(shown_version).lstrip("v")) if shown_version and str(shown_version).lstrip("v").isdigit() else 0
+    current = int(str(shown_version).lstrip("v")[:15]) if shown_version and str(shown_version).lstrip("v")[:15].isdigit() else 0
     version = f"v{max([current, *versions])}"
-    return live_items((seed or {}).get("items") or [], live, lang), version
+    seed_items = [item for item in (for_viewer(payload, viewer) for payload in (seed or {}).get("items") or []) if item is not None]
+    return live_items(seed_items, live, lang, viewer), version
 
 
 def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = None) -> html.Div:
@@ -175,6 +234,7 @@ def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = Non
 
 
 def layout(lang=None, **_query):
+    from app.security.access import current_viewer
     from queries.bus import latest_incident_events
     from queries.overview import overview
 
@@ -183,7 +243,9 @@ def layout(lang=None, **_query):
     try:
         with current_context().read_engine.connect() as conn:
             data = overview(conn, now=read_at)
-            latest = [event.payload for event in latest_incident_events(conn, LIVE_LIST_LENGTH)]
+            viewer = current_viewer()
+            latest = [payload for payload in (for_viewer(event.payload, viewer) for event in latest_incident_events(conn, LIVE_LIST_LENGTH))
+                      if payload is not None]
     except Exception as exc:  # noqa: BLE001 - the page stays up and says why it is empty
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         return html.Div(

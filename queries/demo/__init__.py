@@ -97,8 +97,12 @@ def build_demo_city(
     return {"scale": scale, "seed": int(seed), "now": now.isoformat(), "tables": counts, "rows": int(sum(counts.values())), "seconds": seconds}
 
 
+# Not platform data: who may log in, what they did, and the published configuration survive a reset.
+KEPT_ON_RESET = frozenset({"users", "api_tokens", "audit_log", "spec_versions", "spec_heads"})
+
+
 def _empty_platform_tables(conn: Connection) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
+    tables = [table for table in reversed(Base.metadata.sorted_tables) if table.name not in KEPT_ON_RESET]
     if conn.dialect.name == "postgresql":
         # One TRUNCATE (fast on millions of rows); names come from our own metadata, quoted by the dialect.
         quote = conn.dialect.identifier_preparer.quote

@@ -12,7 +12,13 @@ import urllib.request
 
 import pytest
 
-from tests.app.conftest import REPO_ROOT, free_port
+from tests.app.conftest import (
+    REPO_ROOT,
+    SESSION_COOKIE,
+    TEST_SECRET,
+    free_port,
+    role_cookie,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +29,17 @@ def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 90.0) 
         if process.poll() is not None:
             raise AssertionError(f"cityops serve exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(signed_in(url), timeout=2) as response:
                 return json.loads(response.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.3)
     raise AssertionError(f"no answer from {url} within {timeout}s")
+
+
+def signed_in(url: str) -> urllib.request.Request:
+    """A request with the test admin's session (the server runs with ``TEST_SECRET``; the seeded
+    database has the test users): the app and /healthz's details need a signed-in caller."""
+    return urllib.request.Request(url, headers={"Cookie": f"{SESSION_COOKIE}={role_cookie('admin')}"})
 
 
 def stop(process: subprocess.Popen) -> str:
@@ -44,14 +56,14 @@ def stop(process: subprocess.Popen) -> str:
 def test_serve_answers_healthz_and_the_app(workers, tmp_path, seeded_sqlite_url):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CITYOPS_")}
-    env.update(CITYOPS_DATA_DIR=str(tmp_path), CITYOPS_DATABASE_URL=seeded_sqlite_url, PYTHONUNBUFFERED="1")
+    env.update(CITYOPS_DATA_DIR=str(tmp_path), CITYOPS_DATABASE_URL=seeded_sqlite_url, CITYOPS_SECRET_KEY=TEST_SECRET, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+        with urllib.request.urlopen(signed_in(f"http://127.0.0.1:{port}/"), timeout=10) as response:
             index = response.read().decode()
     finally:
         output = stop(process)

@@ -53,7 +53,9 @@ def demo_server(tmp_path_factory):
 @pytest.fixture
 def page(chromium_browser, demo_server):
     # The live stream is cut when a page closes: not a problem of the page.
-    context, page = open_watched_page(chromium_browser, viewport=VIEWPORT, timeout_ms=30_000, has_touch=False, ignore_failed_urls=("/api/v1/events",))
+    # A leader: the command view without personal data (masked reporter fields).
+    context, page = open_watched_page(chromium_browser, viewport=VIEWPORT, timeout_ms=30_000, has_touch=False, ignore_failed_urls=("/api/v1/events",),
+                                      role="leader")
     yield page
     context.close()
 

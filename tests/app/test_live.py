@@ -15,14 +15,20 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from app.live import LiveHub, StreamQueue, TooManyStreams, parse_types
 from queries.bus import Event, LocalBus
 from queries.db import make_engine
-from queries.migrate import ensure_schema
-from queries.schema import Area, Base
-from tests.app.conftest import REDIS_URL, REPO_ROOT, free_port, seed_small_platform
+from queries.schema import Base
+from tests.app.conftest import (
+    REDIS_URL,
+    REPO_ROOT,
+    TEST_SECRET,
+    ensure_test_users,
+    free_port,
+    seed_small_platform,
+)
 
 WAIT_SECONDS = 30.0
 
@@ -192,8 +198,10 @@ def pg_platform_url(pg_url):
     engine = make_engine(pg_url)
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))  # the audit log refuses TRUNCATE otherwise
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     seed_small_platform(engine)
+    ensure_test_users(engine)  # the server runs in another process: its users are made here
     engine.dispose()
     return pg_url
 
@@ -206,7 +214,7 @@ def test_push_reaches_clients_on_both_gunicorn_workers(tmp_path, pg_platform_url
         pytest.skip(f"no Redis at {REDIS_URL}")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
-    env.update(CITYOPS_DATA_DIR=str(tmp_path), CITYOPS_DATABASE_URL=pg_platform_url, CITYOPS_REDIS_URL=REDIS_URL, CITYOPS_SECRET_KEY="test", PYTHONUNBUFFERED="1")
+    env.update(CITYOPS_DATA_DIR=str(tmp_path), CITYOPS_DATABASE_URL=pg_platform_url, CITYOPS_REDIS_URL=REDIS_URL, CITYOPS_SECRET_KEY=TEST_SECRET, PYTHONUNBUFFERED="1")
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"], cwd=REPO_ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     clients: list[SseClient] = []

@@ -58,7 +58,38 @@ def _wait(predicate, timeout: float, interval: float = 0.05) -> bool:
     return bool(predicate())
 
 
-class PrivatePostgres:
+class _ThrowAwayServer:
+    """A server of the test's own in a temporary directory: ``with`` starts it, leaving stops it
+    (``_halt``) and removes the directory, also when the start itself failed half-way."""
+
+    directory: Path | None = None
+
+    def start(self):
+        raise NotImplementedError
+
+    def _halt(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        try:
+            self._halt()
+        finally:
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
+                self.directory = None
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class PrivatePostgres(_ThrowAwayServer):
     """A throw-away PostgreSQL 15 cluster with PostGIS in database ``cityops``.
 
     ``start()`` (also on ``__enter__``) runs initdb the first time; ``stop(mode)`` stops it with
@@ -173,27 +204,12 @@ class PrivatePostgres:
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop"])
         self._running = False
 
-    def close(self) -> None:
-        try:
-            if self._running:
-                self.stop("immediate")
-        finally:
-            if self.directory is not None:
-                shutil.rmtree(self.directory, ignore_errors=True)
-                self.directory = None
-
-    def __enter__(self) -> PrivatePostgres:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def _halt(self) -> None:
+        if self._running:
+            self.stop("immediate")
 
 
-class PrivateRedis:
+class PrivateRedis(_ThrowAwayServer):
     """A throw-away ``redis-server`` (no persistence) on its own port; restartable on that port."""
 
     def __init__(self, *, port: int | None = None):
@@ -246,23 +262,8 @@ class PrivateRedis:
             process.kill()
         process.wait(timeout=30)
 
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            if self.directory is not None:
-                shutil.rmtree(self.directory, ignore_errors=True)
-                self.directory = None
-
-    def __enter__(self) -> PrivateRedis:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def _halt(self) -> None:
+        self.stop()
 
 
 class BlackHole:

@@ -20,7 +20,9 @@ never a 500. Times are ISO 8601 in (naive = Asia/Shanghai) and UTC with offset o
 Access (``app.security.access``): a session or ``Authorization: Bearer <token>`` with the capability
 ``use_api`` (401 without, 403 with another role); ``/openapi.json`` is public. A caller limited to
 areas gets 403 for an area parameter or an incident outside them, area and incident listings
-limited to their areas by default, and an emergency outside them as null. Personal data (reporter
+limited to their areas by default, a wall's emergency as the best one in their areas (never one
+elsewhere), and operates (switch, acknowledge) only walls whose spec area lies inside one of their
+areas — others, the city's walls included, get 403 and an ``access_denied`` audit entry. Personal data (reporter
 name and phone, exact address) is never served; phone and ID-card numbers in titles and
 descriptions are masked for callers without ``see_personal_data`` (``app.masking``).
 """
@@ -576,10 +578,40 @@ def _shown_to(viewer, incident: dict | None) -> dict | None:
     return incident if incident is None or may_see_record(viewer, incident) else None
 
 
+def _viewer_areas() -> tuple[str, ...]:
+    viewer = current_viewer()
+    return viewer.areas if viewer is not None else ()
+
+
 def _wall_emergency(arguments: dict) -> dict:
+    """What the wall shows; to a caller limited to areas, the best emergency in their areas."""
     now = dt.datetime.now(dt.timezone.utc)
-    shown = _shown_to(current_viewer(), run_query(active_emergency, arguments["wall_id"], now, _wall_window()))
+    found = run_query(active_emergency, arguments["wall_id"], now, _wall_window(), areas=_viewer_areas())
+    shown = _shown_to(current_viewer(), found)
     return {"wall_id": arguments["wall_id"], "as_of": now, "window_minutes": current_context().settings.wall_emergency_minutes, "emergency": shown}
+
+
+def _check_wall_rights(wall_id: str, action: str) -> None:
+    """A caller limited to areas operates only the walls of their areas: a wall whose spec names an
+    area (``area:``) inside one of theirs. The city's walls (no area), walls of other areas and ids
+    without a spec are refused (403, written to the audit log as ``access_denied``)."""
+    from app.security.access import deny
+    from queries.specs.store import UnknownWall, effective_wall
+
+    viewer = current_viewer()
+    if not restricted(viewer):
+        return
+    context = current_context()
+    try:
+        with context.read_engine.connect() as conn:
+            wall_area = effective_wall(conn, wall_id, context.settings).spec.area
+    except UnknownWall:
+        wall_area = None
+    if wall_area is None or not may_see_area(viewer, wall_area):
+        where = f"area {wall_area}" if wall_area else "the whole city"
+        message = f"wall {wall_id!r} shows {where}, outside your areas ({', '.join(viewer.areas)})"
+        deny(message, target=f"wall/{wall_id}", detail={"action": action, "wall_area": wall_area})
+        raise ApiError(403, "wall_id", message)
 
 
 def _announce(version: int, at: dt.datetime, action: str) -> None:
@@ -596,13 +628,14 @@ def _announce(version: int, at: dt.datetime, action: str) -> None:
 
 def _write_for_wall(wall_id: str, action: str, write: Callable) -> tuple[dict | None, dict | None]:
     """Run ``write(conn, now, window)`` in one transaction on the primary; returns its alert row
-    (or None) and what the wall shows afterwards, and publishes the new data version."""
+    (or None) and what the wall shows afterwards (to the caller: in their areas), and publishes
+    the new data version."""
     now = dt.datetime.now(dt.timezone.utc)
     window = _wall_window()
     try:
         with current_context().engine.begin() as conn:
             alert = write(conn, now, window)
-            shown = active_emergency(conn, wall_id, now, window)
+            shown = active_emergency(conn, wall_id, now, window, areas=_viewer_areas())
     except UnknownIncident as exc:
         raise ApiError(404, "incident_id", str(exc)) from None
     except IncidentOver as exc:
@@ -614,9 +647,11 @@ def _write_for_wall(wall_id: str, action: str, write: Callable) -> tuple[dict | 
 
 
 def _raise_wall_emergency(arguments: dict) -> dict:
-    """POST /walls/{wall_id}/emergency: state-changing (``operate_wall``); ``by`` is the signed-in
-    user; written to the audit log (``wall_emergency``). JSON only."""
+    """POST /walls/{wall_id}/emergency: state-changing (``operate_wall``; a caller limited to areas:
+    a wall of their areas and an incident in them); ``by`` is the signed-in user; written to the
+    audit log (``wall_emergency``). JSON only."""
     wall_id = arguments["wall_id"]
+    _check_wall_rights(wall_id, "wall_emergency")
     _check_incident_rights(run_query(incident_detail, arguments["incident_id"]), "incident_id")
     alert, shown = _write_for_wall(wall_id, ACTION_RAISE,
                                    lambda conn, now, window: raise_alert(conn, wall_id, arguments["incident_id"], by=_actor(), now=now))
@@ -625,17 +660,18 @@ def _raise_wall_emergency(arguments: dict) -> dict:
 
 
 def _acknowledge_wall_emergency(arguments: dict) -> dict:
-    """POST /walls/{wall_id}/acknowledge: state-changing (``operate_wall``); ``by`` is the signed-in
-    user; written to the audit log (``wall_ack``). JSON only."""
+    """POST /walls/{wall_id}/acknowledge: state-changing (``operate_wall``; a caller limited to
+    areas: a wall of their areas, and only emergencies in them — without ``incident_id``, the one
+    shown to them); ``by`` is the signed-in user; written to the audit log (``wall_ack``). JSON only."""
     wall_id = arguments["wall_id"]
     viewer = current_viewer()
+    _check_wall_rights(wall_id, "wall_ack")
     if arguments["incident_id"] is not None:
         _check_incident_rights(run_query(incident_detail, arguments["incident_id"]), "incident_id")
-    elif restricted(viewer):
-        now = dt.datetime.now(dt.timezone.utc)
-        _check_incident_rights(run_query(active_emergency, wall_id, now, _wall_window()), "incident_id")
+    areas = _viewer_areas()
     alert, shown = _write_for_wall(
-        wall_id, ACTION_ACK, lambda conn, now, window: acknowledge(conn, wall_id, arguments["incident_id"], by=_actor(), now=now, window=window),
+        wall_id, ACTION_ACK,
+        lambda conn, now, window: acknowledge(conn, wall_id, arguments["incident_id"], by=_actor(), now=now, window=window, areas=areas),
     )
     _audit_wall("wall_ack", wall_id, (alert or {}).get("incident_id") or arguments["incident_id"], alert)
     return {"wall_id": wall_id, "acknowledged": alert, "emergency": _shown_to(viewer, shown)}
@@ -873,14 +909,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "The incident wall `wall_id` must show now, or null (it runs its carousel). A severity I or II incident reported within "
         "the last `window_minutes` (CITYOPS_WALL_EMERGENCY_MINUTES) is an emergency of every wall until acknowledged for that "
         "wall or resolved; an operator's switch (POST) is one until acknowledged or resolved. Manual ones first, then the most "
-        "severe, then the newest. Any well-formed wall id is accepted.",
+        "severe, then the newest. Any well-formed wall id is accepted. A caller limited to areas gets the best one in their areas.",
         (P_WALL,), "WallEmergency", _wall_emergency, cache_control=STATE_CACHE_CONTROL,
     ),
     Endpoint(
         "/walls/{wall_id}/emergency", "raiseWallEmergency", "Switch a video wall to an incident (state-changing)",
         "Puts the incident on the wall's emergency scene until acknowledged or resolved; idempotent; clears an earlier "
         "acknowledgement. JSON body only (`Content-Type: application/json`, else 415). Changes shared state: needs the "
-        "capability operate_wall by access control (commanders, administrators).",
+        "capability operate_wall by access control (commanders, administrators); a caller limited to areas may switch only "
+        "a wall whose spec area lies in their areas, to an incident in them (403 otherwise).",
         (P_WALL, Param("incident_id", "incident_id", "The incident to show.", location="body", mandatory=True, example="INC-20261121-0001")),
         "WallRaised", _raise_wall_emergency, cache_control=STATE_CACHE_CONTROL, method="POST",
         conflict="The incident is resolved or closed; `parameter` names it.",
@@ -890,7 +927,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Acknowledges, for this wall, the incident it shows now — or the given one if it is pending on this wall — and "
         "answers what the wall shows next (null: back to the carousel). `acknowledged` is null when nothing was pending. "
         "JSON body only (`Content-Type: application/json`, else 415; `{}` or an empty body acknowledges the current one). "
-        "Changes shared state: needs the capability operate_wall by access control (commanders, administrators).",
+        "Changes shared state: needs the capability operate_wall by access control (commanders, administrators); a caller "
+        "limited to areas may acknowledge only on a wall whose spec area lies in their areas, and only incidents in them (403 otherwise).",
         (P_WALL, Param("incident_id", "incident_id", "The incident to acknowledge (default: the one shown now).", location="body", example="INC-20261121-0001")),
         "WallAcknowledged", _acknowledge_wall_emergency, cache_control=STATE_CACHE_CONTROL, method="POST",
     ),

@@ -332,17 +332,21 @@ def simulate(rate: float, duration: float | None, seed: int | None, lifecycle_sp
 @click.option("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres", show_default=True,
               help="Administrative PostgreSQL URL; the benchmark creates its own database cityops_bench_SCALE there.")
 @click.option("--redis-url", default=None, help="Redis for the warm-cache figures (default: CITYOPS_REDIS_URL, else the in-process cache).")
-def bench(scale: str, databases: str, json_path: Path | None, pg_url: str, redis_url: str | None) -> None:
-    """Measure the query layer at a demo scale: drill steps cold/warm, grid assignment vs sjoin.
+@click.option("--skip", multiple=True, type=click.Choice(["ingest", "drill", "grid", "layers", "pages"]), help="Leave a benchmark out (repeatable).")
+def bench(scale: str, databases: str, json_path: Path | None, pg_url: str, redis_url: str | None, skip: tuple[str, ...]) -> None:
+    """Every benchmark at a demo scale, on SQLite and PostGIS: data generation, ingest, drill
+    steps cold/warm, grid assignment vs sjoin, layer payloads vs naive pydeck, page payloads.
 
-    Builds (once, then reuses) a demo city in a database of its own per scale; prints a table.
+    Builds (once, then reuses) a demo city in a database of its own per scale; prints a table
+    (figures per database, then the database-independent ones). The load test is separate:
+    ``python bench/load.py`` (it needs gunicorn, PostgreSQL and Redis running as in production).
     """
     from app.bench import format_table, run, write_json
     from queries.settings import get_settings
 
     settings = get_settings()
     chosen = ["sqlite", "postgres"] if databases == "both" else [databases]
-    results = run(scale, chosen, settings.data_dir, pg_url, redis_url or settings.redis_url, say=lambda text: click.echo(text, err=True))
+    results = run(scale, chosen, settings.data_dir, pg_url, redis_url or settings.redis_url, say=lambda text: click.echo(text, err=True), skip=skip)
     click.echo(format_table(results))
     if json_path:
         write_json(results, json_path)

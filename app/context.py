@@ -100,7 +100,8 @@ def run_query(query, *args, scope: str | None = None, **kwargs):
     PAGE_STATEMENT_TIMEOUT_SECONDS."""
     context = current_context()
     if hasattr(query, "__cache_spec__"):
-        return context.cache.call(context.query_engine, query, *args, scope=_scope(scope, kwargs), **kwargs)
+        with _one_snapshot(context):
+            return context.cache.call(context.query_engine, query, *args, scope=_scope(scope, kwargs), **kwargs)
     with context.query_engine.connect() as conn:
         return query(conn, *args, **kwargs)
 
@@ -111,7 +112,25 @@ def run_query_or_last_good(query, *args, scope: str | None = None, **kwargs):
     with ``stale`` True, its ``as_of`` time and the ``error``. Raises
     ``queries.cache.DatabaseUnavailable`` when there is no such value yet. For the video wall."""
     context = current_context()
-    return context.cache.call_or_last_good(context.query_engine, query, *args, scope=_scope(scope, kwargs), **kwargs)
+    with _one_snapshot(context):
+        return context.cache.call_or_last_good(context.query_engine, query, *args, scope=_scope(scope, kwargs), **kwargs)
+
+
+def _one_snapshot(context: AppContext):
+    """The cached calls of one request key on one read of the dataset versions
+    (``QueryCache.one_snapshot``; the snapshot lives on ``flask.g``): a drill step or a wall
+    refresh makes a dozen cached calls, which cost a dozen catalogue reads and pool check-outs
+    before, and none on a hit now. Outside a request, one read per call as before."""
+    import contextlib
+
+    one_snapshot = getattr(context.cache, "one_snapshot", None)
+    if one_snapshot is None:
+        return contextlib.nullcontext()
+    if not flask.has_request_context():
+        return one_snapshot()
+    if "cityops_snapshots" not in flask.g:
+        flask.g.cityops_snapshots = {}
+    return one_snapshot(flask.g.cityops_snapshots)
 
 
 def service_health():

@@ -5,6 +5,11 @@ opens in the language it was sent in; the default is CITYOPS_LOCALE. Page links 
 ``dash.page_registry`` at request time, so pages added later appear by themselves. A page can set
 ``name``/``name_en`` (labels when the catalogue has no ``page.<slug>`` key), ``nav=False`` (not
 in the menu) and ``chrome=False`` (no frame, e.g. a video wall) in its ``register_page`` call.
+
+The menu shows only the pages the signed-in caller may open (``app.security.access.may_open``:
+the same table that refuses the page), decided on the server each time the header is built for a
+request — the layout and the header callback; a wall device sees the wall, a leader no studio,
+nobody nothing. Built outside a request (a script, a test of the frame), it lists every page.
 """
 from __future__ import annotations
 
@@ -60,11 +65,34 @@ def nav_pages() -> list[dict]:
     return [page for page in dash.page_registry.values() if page.get("nav", True) and "<" not in page["path"]]
 
 
-def nav_entries(lang: str) -> list[dict]:
-    """The menu: Dash pages and server pages in ``order``, each ``{path, label, dash}``."""
-    entries = [{"path": page["path"], "label": page_label(page, lang), "order": page.get("order") or 0, "dash": True} for page in nav_pages()]
-    entries += [{"path": page["path"], "label": t(f"page.{page_slug(page['path'])}", lang), "order": page["order"], "dash": False} for page in SERVER_PAGES]
-    return sorted(entries, key=lambda entry: entry["order"])
+ALL = object()  # nav_entries(viewer=ALL): every page, whoever asks
+CALLER = object()  # nav_entries(viewer=CALLER): the request's caller
+
+
+def _menu_viewer():
+    """Whom the menu is for: the request's caller as the access hook judged it (None: nobody, or
+    not judged yet — Dash builds the layout once in its own set-up, before that hook), or ``ALL``
+    outside a request. Never resolves the caller itself."""
+    import flask
+
+    if not flask.has_request_context():
+        return ALL
+    return flask.g.get("cityops_identity")
+
+
+def nav_entries(lang: str, viewer=CALLER) -> list[dict]:
+    """The menu: Dash pages and server pages in ``order``, each ``{path, label, dash}`` — those
+    ``viewer`` may open (default: the request's caller; ``ALL``: every page)."""
+    from app.security.access import may_open
+
+    viewer = _menu_viewer() if viewer is CALLER else viewer
+    entries = [{"path": page["path"], "label": page_label(page, lang), "order": page.get("order") or 0, "dash": True, "page": page}
+               for page in nav_pages()]
+    entries += [{"path": page["path"], "label": t(f"page.{page_slug(page['path'])}", lang), "order": page["order"], "dash": False, "page": None}
+                for page in SERVER_PAGES]
+    if viewer is not ALL:
+        entries = [entry for entry in entries if may_open(viewer, entry["path"], entry["page"])]
+    return [{key: value for key, value in entry.items() if key != "page"} for entry in sorted(entries, key=lambda entry: entry["order"])]
 
 
 def header_children(pathname: str | None, search: str | None, lang: str) -> list:

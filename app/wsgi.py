@@ -3,17 +3,82 @@
 ``gunicorn 'app.wsgi:create_wsgi_app()'`` works on its own; ``cityops serve --workers N`` uses
 ``run_gunicorn``. Preloading is off, so every worker builds its own app and its own engine
 (database connections must never be shared across a fork).
+
+Every worker is ready before it accepts its first request (``ready_for_requests``): Dash does its
+set-up on a process's first request — registering the files it may serve under
+``/_dash-component-suites/``, merging the callbacks, the pages router — and does it racily
+(a flag first, the work after), so with threaded workers the requests arriving together with
+the first one answered 500 for Dash's scripts (``"dash" is registered but the path requested is
+not valid``, or a dictionary changing size during iteration) and a wall whose React came from
+such a worker stayed blank.
+
+Memory: glibc gives threads that allocate at once malloc arenas of their own (up to 8 per core),
+and an arena's free memory is rarely returned to the system; with ``CITYOPS_WEB_THREADS`` threads
+per worker the arenas' high water grows with every burst of concurrency. Every worker limits
+itself to ``MALLOC_ARENA_MAX`` = 2 arenas at start (``limit_malloc_arenas``: glibc's
+``mallopt(M_ARENA_MAX)``, the same as the environment variable, which glibc reads only when a
+process starts) unless the environment sets ``MALLOC_ARENA_MAX`` itself, which then wins. A WSGI
+server of your own: ``MALLOC_ARENA_MAX=2 gunicorn 'app.wsgi:create_wsgi_app()'``. Figures in
+docs/performance.md (the wall's soak).
 """
 from __future__ import annotations
 
+import ctypes
+import os
+
 from gunicorn.app.base import BaseApplication
+
+MALLOC_ARENA_MAX = 2
+M_ARENA_MAX = -8  # glibc malloc.h
 
 
 def create_wsgi_app(settings=None):
-    """The Flask server of a freshly created app."""
+    """The Flask server of a freshly created app, ready to serve (``ready_for_requests``)."""
     from app.server import create_app
 
-    return create_app(settings).server
+    dash_app = create_app(settings)
+    ready_for_requests(dash_app)
+    return dash_app.server
+
+
+def ready_for_requests(dash_app) -> None:
+    """Run Dash's first-request set-up now (``Dash._setup_server`` and the pages router, the
+    ``before_request`` hooks Dash itself registered, in their order), so that the first requests
+    of a process — many at once from a browser — find it done. Our own hooks (access control,
+    audit) are not run: nothing is logged or written."""
+    server = dash_app.server
+    hooks = [hook for hook in server.before_request_funcs.get(None, ()) if _is_dash_hook(hook, dash_app)]
+    if not hooks:
+        raise RuntimeError("Dash registered no before_request set-up hook: the Dash version changed, see app.wsgi.ready_for_requests")
+    with server.test_request_context("/"):
+        for hook in hooks:
+            hook()
+
+
+def _is_dash_hook(hook, dash_app) -> bool:
+    """``Dash._setup_server`` (bound to this app) or a closure of ``Dash`` (the pages router)."""
+    import dash
+
+    if getattr(hook, "__self__", None) is dash_app:
+        return True
+    return getattr(hook, "__module__", "").startswith("dash.") and getattr(hook, "__qualname__", "").startswith(f"{dash.Dash.__name__}.")
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENA_MAX) -> bool:
+    """At most ``arenas`` glibc malloc arenas in this process from now on, unless the environment
+    says otherwise (``MALLOC_ARENA_MAX``); False where it cannot be set (not glibc)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, int(arenas)))  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # musl, macOS: no mallopt/arenas of that kind
+        return False
+
+
+def _post_fork(server, worker) -> None:
+    """gunicorn ``post_fork``: in the worker, before it loads the app or starts a thread."""
+    if limit_malloc_arenas():
+        server.log.debug("worker %s: MALLOC_ARENA_MAX=%s", worker.pid, MALLOC_ARENA_MAX)
 
 
 class CityOpsGunicorn(BaseApplication):
@@ -45,10 +110,13 @@ def run_gunicorn(host: str, port: int, workers: int, settings=None, *, debug: bo
         # every open live-update stream (/api/v1/events) holds one: CITYOPS_WEB_THREADS.
         "worker_class": "gthread",
         "threads": settings.web_threads,
-        "preload_app": False,
+        "preload_app": False,  # every worker its own app and engine (and ready_for_requests)
+        "post_fork": _post_fork,
         "timeout": 120,
         "graceful_timeout": 10,
         "accesslog": "-" if debug else None,
+        # gunicorn's default line plus the worker that answered (which of the workers did what).
+        "access_log_format": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" pid=%(p)s',
         "loglevel": "debug" if debug else "info",
         "proc_name": "cityops",
         # gunicorn >= 24 opens a control socket in $HOME; parallel instances would fight over it.

@@ -23,47 +23,9 @@ import numpy as np
 import pandas as pd
 
 PG_ADMIN_URL = os.environ.get("CITYOPS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-CITY_BOX = (119.0, 34.4, 119.6, 34.8)
-CATEGORIES = ("自然灾害", "事故灾难", "公共卫生事件", "社会安全事件", "火灾", "交通事故")
-SEVERITIES = ("I级", "II级", "III级", "IV级", "重大", "一般", "2", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def city_geojson(path: Path) -> None:
-    """A city, 4 districts and 16 streets on a regular lattice."""
-    min_lon, min_lat, max_lon, max_lat = CITY_BOX
-
-    def square(x0, y0, x1, y1):
-        return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
-
-    features = [{"type": "Feature", "properties": {"code": "320700", "name": "基准市"}, "geometry": square(*CITY_BOX)}]
-    dx, dy = (max_lon - min_lon) / 2, (max_lat - min_lat) / 2
-    for d in range(4):
-        x0, y0 = min_lon + (d % 2) * dx, min_lat + (d // 2) * dy
-        district = f"32070{d + 1}"
-        features.append({"type": "Feature", "properties": {"code": district, "name": f"第{d + 1}区"}, "geometry": square(x0, y0, x0 + dx, y0 + dy)})
-        for s in range(4):
-            sx, sy = x0 + (s % 2) * dx / 2, y0 + (s // 2) * dy / 2
-            features.append({"type": "Feature", "properties": {"code": f"{district}00{s + 1}", "name": f"第{d + 1}区{s + 1}街道"}, "geometry": square(sx, sy, sx + dx / 2, sy + dy / 2)})
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8")
-
-
-def incidents_csv(path: Path, rows: int, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2026-01-01 00:00:00")
-    times = start + pd.to_timedelta(rng.integers(0, 320 * 86400, rows), unit="s")
-    frame = pd.DataFrame({
-        "事件编号": [f"E{i:08d}" for i in range(rows)],
-        "事件类型": rng.choice(CATEGORIES, rows),
-        "等级": rng.choice(SEVERITIES, rows),
-        "上报时间": times.strftime("%Y-%m-%d %H:%M:%S"),
-        "经度": np.round(rng.uniform(CITY_BOX[0] + 0.01, CITY_BOX[2] - 0.01, rows), 6),
-        "纬度": np.round(rng.uniform(CITY_BOX[1] + 0.01, CITY_BOX[3] - 0.01, rows), 6),
-        "事发地址": [f"某路{i % 997}号" for i in range(rows)],
-        "联系电话": [f"139{i:08d}" for i in range(rows)],
-        "来源": rng.choice(("12345", "110", "119", "网格员"), rows),
-        "事件描述": "现场情况说明",
-    })
-    frame.to_csv(path, index=False, encoding="utf-8")
+from app.bench import city_geojson, incidents_csv  # noqa: E402 - shared with `cityops bench`
 
 
 def readings_csv(path: Path, rows: int, seed: int = 2) -> None:

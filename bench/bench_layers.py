@@ -15,34 +15,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.bench import synthetic_points  # shared with `cityops bench`
 from layers.payload import payload_report
 from queries.db import make_engine
 from queries.demo import build_demo_city
 from queries.map_data import incident_points
 from queries.migrate import ensure_schema
-from queries.vocab import INCIDENT_CATEGORIES
 
 NOW = dt.datetime(2026, 11, 21, 8, tzinfo=dt.UTC)
-
-
-def synthetic_points(count: int, like: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """``count`` incidents scattered around the demo city's own incidents (same extent)."""
-    rng = np.random.default_rng(seed)
-    anchors = rng.integers(0, len(like), count)
-    return pd.DataFrame({
-        "id": [f"SYN-{i:07d}" for i in range(count)],
-        "lon": like["lon"].to_numpy()[anchors] + rng.normal(0, 0.01, count),
-        "lat": like["lat"].to_numpy()[anchors] + rng.normal(0, 0.01, count),
-        "severity": rng.choice([1, 2, 3, 4], count, p=[0.01, 0.04, 0.15, 0.80]),
-        "category": rng.choice([c.code for c in INCIDENT_CATEGORIES], count),
-        "status": "reported",
-        "reported_at": NOW - pd.to_timedelta(rng.integers(0, 30 * 86400, count), unit="s"),
-    })
 
 
 def print_table(label: str, report: dict) -> None:

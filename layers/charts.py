@@ -43,9 +43,15 @@ def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
 
 def trend_svg(times: list[dt.datetime], values: list[float | None], *, width: int, height: int, warn: float | None = None,
               alarm: float | None = None, labels: tuple[str, str] = ("warn", "alarm"), time_format: str = "%H:%M",
-              font_px: float = 16.0) -> str:
-    """A line chart of ``values`` over ``times`` (local, naive or aware — only their order and
-    spacing matter), with dashed warn/alarm lines, in a ``width``×``height`` viewBox."""
+              font_px: float = 16.0, chart: str = "area", colours: dict | None = None) -> str:
+    """A chart of ``values`` over ``times`` (local, naive or aware — only their order and
+    spacing matter), with dashed warn/alarm lines, in a ``width``×``height`` viewBox.
+
+    ``chart``: ``area`` (a line over a light fill), ``line`` or ``bar``; ``colours`` may set
+    ``line``, ``warn`` and ``alarm`` (``#rrggbb``, a wall spec's panel colours)."""
+    colours = colours or {}
+    line_rgb = colours.get("line") or LINE_RGB
+    warn_rgb, alarm_rgb = colours.get("warn") or WARN_RGB, colours.get("alarm") or ALARM_RGB
     left, right, top, bottom = font_px * 3.2, font_px * 0.8, font_px * 0.8, font_px * 1.9
     plot_w, plot_h = max(1.0, width - left - right), max(1.0, height - top - bottom)
     points = [(t, v) for t, v in zip(times, values) if v is not None and math.isfinite(v)]
@@ -78,9 +84,18 @@ def trend_svg(times: list[dt.datetime], values: list[float | None], *, width: in
         parts.append(f'<text x="{x(moment):.1f}" y="{height - font_px * 0.5:.1f}" text-anchor="{anchor}" fill="{AXIS_RGB}">{escape(moment.strftime(time_format))}</text>')
     line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
     base = y(max(y_low, 0.0) if y_low <= 0 <= y_high else y_low)
-    parts.append(f'<polygon points="{x(points[0][0]):.1f},{base:.1f} {line} {x(points[-1][0]):.1f},{base:.1f}" fill="{FILL_RGBA}"/>')
-    parts.append(f'<polyline points="{line}" fill="none" stroke="{LINE_RGB}" stroke-width="{max(1.5, font_px / 6):.1f}" stroke-linejoin="round"/>')
-    for value, colour, label in ((warn, WARN_RGB, labels[0]), (alarm, ALARM_RGB, labels[1])):
+    if chart == "bar":
+        bar_w = max(1.0, plot_w / max(1, len(points)) * 0.7)
+        for t, v in points:
+            top_y, bottom_y = min(y(v), base), max(y(v), base)
+            parts.append(f'<rect x="{min(max(left, x(t) - bar_w / 2), width - right - bar_w):.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
+                         f'height="{max(0.5, bottom_y - top_y):.1f}" fill="{line_rgb}" fill-opacity="0.85"/>')
+    else:
+        if chart == "area":
+            fill = f'fill="{FILL_RGBA}"' if line_rgb == LINE_RGB else f'fill="{line_rgb}" fill-opacity="0.14"'
+            parts.append(f'<polygon points="{x(points[0][0]):.1f},{base:.1f} {line} {x(points[-1][0]):.1f},{base:.1f}" {fill}/>')
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{line_rgb}" stroke-width="{max(1.5, font_px / 6):.1f}" stroke-linejoin="round"/>')
+    for value, colour, label in ((warn, warn_rgb, labels[0]), (alarm, alarm_rgb, labels[1])):
         if value is None or not math.isfinite(value) or not y_low <= value <= y_high:
             continue
         parts.append(f'<line x1="{left:.1f}" x2="{width - right:.1f}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="8 6"/>')
@@ -88,7 +103,8 @@ def trend_svg(times: list[dt.datetime], values: list[float | None], *, width: in
         label_y = y(value) - font_px * 0.3 if y(value) - font_px >= 0 else y(value) + font_px * 0.95
         parts.append(f'<text x="{width - right:.1f}" y="{label_y:.1f}" text-anchor="end" fill="{colour}" font-size="{font_px * 0.85:.1f}">{escape(label)}</text>')
     last_t, last_v = points[-1]
-    parts.append(f'<circle cx="{x(last_t):.1f}" cy="{y(last_v):.1f}" r="{font_px / 4:.1f}" fill="{LINE_RGB}"/>')
+    if chart != "bar":
+        parts.append(f'<circle cx="{x(last_t):.1f}" cy="{y(last_v):.1f}" r="{font_px / 4:.1f}" fill="{line_rgb}"/>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -27,20 +27,28 @@ from layers.base import (
 )
 from layers.boundaries import area_names
 from layers.classify import MIN_CLASSES, class_breaks, class_index, ramp
-from layers.palette import NO_DATA_RGB
+from layers.palette import NO_DATA_RGB, ZERO_RGB
 
 FILL_ALPHA = 190
+ZERO_ALPHA = 60  # a count of zero: a faint dark neutral wash, so the classes stand out on the dark land
 
 
-def classed_colours(values, t: Translate, *, method: str, classes: int, value_label: str, title: str):
-    """(rgba per value, Legend): classed colours with one legend line per class, plus no-data."""
+def classed_colours(values, t: Translate, *, method: str, classes: int, value_label: str, title: str, zero_is_none: bool = False):
+    """(rgba per value, Legend): classed colours with one legend line per class, plus no-data.
+
+    ``zero_is_none`` (counts): zero is "nothing here", not the lowest class — a faint dark neutral
+    (``ZERO_RGB``) with its own legend line, and the classes are those of the non-zero values; a
+    pale ramp colour for the many empty grids would light up the whole dark map."""
     values = np.asarray(values, dtype="float64")
-    breaks = class_breaks(values, method, classes)
+    zero = np.isfinite(values) & (values == 0) if zero_is_none else np.zeros(values.shape, dtype=bool)
+    breaks = class_breaks(values[~zero], method, classes)
     colours = ramp(len(breaks))
-    index = class_index(values, breaks)
-    fills = [rgba(colours[i], FILL_ALPHA) if i >= 0 else rgba(NO_DATA_RGB, 90) for i in index]
+    index = np.where(zero, -2, class_index(values, breaks))
+    fills = [rgba(colours[i], FILL_ALPHA) if i >= 0 else (rgba(ZERO_RGB, ZERO_ALPHA) if i == -2 else rgba(NO_DATA_RGB, 90)) for i in index]
     items, lower = [], None
-    finite = values[np.isfinite(values)]
+    if zero.any():
+        items.append(LegendItem(t("layers.zero"), ZERO_RGB, "fill"))
+    finite = values[np.isfinite(values) & ~zero]
     for colour, upper in zip(colours, breaks):
         label = f"≤ {format_number(upper)}" if lower is None else f"{format_number(lower)} – {format_number(upper)}"
         if lower is None and finite.size and finite.min() < upper:
@@ -84,6 +92,7 @@ class GridChoroplethLayer(MapLayer):
         fills, legend = classed_colours(
             data[value_column].to_numpy(dtype="float64"), t, method=option(options, "method", "quantile"),
             classes=int(option(options, "classes", MIN_CLASSES)), value_label=value_label, title=t(self.title_key),
+            zero_is_none=value_column == "count",
         )
         names = area_names(data, t) if "name" in data else data["code"].tolist()
         geometries = shift_geometry(np.asarray(data.geometry.array, dtype=object), options.get("crs"))
@@ -110,7 +119,8 @@ class H3Layer(MapLayer):
         value_label = t(option(options, "value_key", "layers.value.count"))
         values = data[value_column].to_numpy(dtype="float64")
         fills, legend = classed_colours(values, t, method=option(options, "method", "quantile"),
-                                        classes=int(option(options, "classes", MIN_CLASSES)), value_label=value_label, title=t(self.title_key))
+                                        classes=int(option(options, "classes", MIN_CLASSES)), value_label=value_label, title=t(self.title_key),
+                                        zero_is_none=value_column == "count")
         rows = [{"c": fill, "tooltip": tooltip_html(f"{value_label} {format_number(v)}")} for fill, v in zip(fills, values)]
         spec = h3_cells_spec("h3-cells", data["h3"].tolist(), rows, options.get("crs"), getFillColor="@@=c", filled=True, stroked=True,
                              getLineColor=[255, 255, 255, 40], lineWidthUnits="pixels", getLineWidth=0.5, pickable=True, autoHighlight=True)

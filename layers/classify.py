@@ -91,5 +91,7 @@ def ramp(classes: int) -> tuple[RGB, ...]:
     """``classes`` colours spread over the sequential ramp, light to dark."""
     if classes <= 0:
         return ()
+    if classes == 1:  # one value everywhere: the middle of the ramp, not its palest end
+        return (SEQUENTIAL_RGB[len(SEQUENTIAL_RGB) // 2],)
     picks = np.round(np.linspace(0, len(SEQUENTIAL_RGB) - 1, classes)).astype(int)
     return tuple(SEQUENTIAL_RGB[i] for i in picks)

@@ -9,8 +9,9 @@ Payload discipline (a 200k-point ``pydeck.Deck.to_json()`` is ≈19 MB):
   (4 bytes) = 12 bytes a point, 16 once base64'd. The category is the layer's constant icon, so it
   costs nothing per point. Per-point hover texts are added only up to ``tooltip_limit`` points.
 * incidents reported within ``new_within_minutes`` of ``now`` get a ring in ``incidents-new``
-  that pulses through deck.gl transitions: the page flips ``pulse_phase`` (0/1) on a timer and
-  sends only that layer's data (``layerData``); deck.gl animates the radius between the two.
+  that pulses through deck.gl transitions when the caller flips ``pulse_phase`` (0/1) on a timer
+  and sends only that layer's data (``layerData``); deck.gl animates the radius between the two.
+  Without ``pulse_phase`` the ring stands still and carries no transitions.
 
 Picking a binary point gives its layer id and index: ``picked_incident(frame, layer_id, index)``
 finds the row (the order within a category layer is the frame's order).
@@ -194,8 +195,11 @@ class IncidentsLayer(MapLayer):
             "@@type": "ScatterplotLayer", "id": "incidents-new", "data": rows, "getPosition": "@@=p", "getRadius": "@@=r",
             "getLineColor": "@@=c", "radiusUnits": "pixels", "filled": False, "stroked": True, "lineWidthUnits": "pixels",
             "getLineWidth": 2.5, "pickable": False,
-            "transitions": {"getRadius": PULSE_MS, "getLineColor": PULSE_MS},
         }
+        if options.get("pulse_phase") is not None:
+            # Only for a caller that flips the phase: a transition redraws the whole map every
+            # frame for PULSE_MS, which a map that does not pulse should not pay at each update.
+            spec["transitions"] = {"getRadius": PULSE_MS, "getLineColor": PULSE_MS}
         legend = Legend(t("layers.incidents.new").format(minutes=minutes), (LegendItem(t("layers.incidents.new").format(minutes=minutes), (255, 255, 255), "point"),))
         return rendered(spec, legend)
 

@@ -16,6 +16,7 @@ BOUNDARY_RGB: RGB = (120, 170, 220)
 SELECTED_RGB: RGB = (0, 229, 255)
 LABEL_RGB: RGB = (225, 235, 245)
 NO_DATA_RGB: RGB = (110, 118, 128)
+ZERO_RGB: RGB = (70, 84, 102)  # a count of zero in a choropleth: dark neutral (drawn faint), not the ramp's pale yellow
 
 # Drawn basemap roads: brighter and wider for bigger roads; drawn from small to big.
 ROAD_RGB = MappingProxyType({"expressway": (150, 132, 92), "arterial": (96, 108, 124), "secondary": (70, 82, 98), "branch": (54, 64, 78)})

@@ -1,7 +1,12 @@
-"""Emergency resources by kind and IoT sensors by status: binary point layers.
+"""Emergency resources by kind and IoT sensors by status.
 
 A city has tens of thousands of sensors: positions, colours and radii travel as one binary
 buffer (16 bytes a point before base64: float32 lon/lat, RGBA, float32 radius), hover texts only up to ``tooltip_limit`` points.
+
+Resources are a few hundred points and travel as JSON rows: deckgl-dash decodes a binary block
+into new typed arrays every time the DeckGL component re-renders (a click, any prop), which
+makes deck.gl re-upload that layer and redraw the map — a whole frame for nothing on every
+click. JSON rows keep their identity across re-renders, so an unchanged layer costs nothing.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from layers.base import (
     rendered,
     rgba,
     term_label,
+    tooltip_html,
 )
 from layers.palette import RESOURCE_RGB, SENSOR_STATUS_RGB
 from queries.vocab import RESOURCE_KINDS, SENSOR_KINDS, SENSOR_STATUSES
@@ -60,7 +66,14 @@ class ResourcesLayer(MapLayer):
                 if capacity is not None and not pd.isna(capacity):
                     text += "\n" + t("layers.resources.capacity").format(capacity=format_number(float(capacity)), unit=unit or "")
                 tooltips.append(text)
-        spec = binary_points_spec("resources-points", frame, colours, np.full(len(frame), self.radius_px), options.get("crs"), tooltips)
+        xy = positions(frame["lon"].to_numpy(), frame["lat"].to_numpy(), options.get("crs")).tolist()
+        rows = [{"p": p, "c": c.tolist(), **({"tooltip": tooltip_html(*tip.split("\n"))} if tooltips is not None else {})}
+                for p, c, tip in zip(xy, colours.reshape(-1, 4), tooltips if tooltips is not None else [None] * len(xy))]
+        spec = {
+            "@@type": "ScatterplotLayer", "id": "resources-points", "data": rows, "getPosition": "@@=p", "getFillColor": "@@=c",
+            "getRadius": self.radius_px, "radiusUnits": "pixels", "radiusMinPixels": 2, "stroked": True, "getLineColor": [10, 16, 24, 220],
+            "lineWidthUnits": "pixels", "getLineWidth": 1, "pickable": True, "autoHighlight": True,
+        }
         present = set(frame["kind"])
         items = tuple(LegendItem(kinds[term.code], RESOURCE_RGB[term.code], "point") for term in RESOURCE_KINDS if term.code in present or not present)
         return [rendered(spec, Legend(t(self.title_key), items))]

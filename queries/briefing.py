@@ -27,9 +27,13 @@ def _in_area(table, area: dict) -> list:
     return [] if area["level"] == "city" else [getattr(table, f"{area['level']}_code") == area["code"]]
 
 
+@cached(tables=("incidents", "areas", "indicators", "indicator_values", "datasets"))
 def attention_items(conn: Connection, area_code: str, now: dt.datetime, limit: int = 10) -> list[dict]:
     """What needs attention first, most urgent first: open severity I/II incidents, indicators past
-    their alarm then warn threshold, datasets that missed their update cycle (stale, then late)."""
+    their alarm then warn threshold, datasets that missed their update cycle (stale, then late).
+
+    Cached (one statement per indicator otherwise: the briefing's most expensive section, asked
+    by every leader's tablet; the load test, bench/load.py, found it); ``now`` is to the minute."""
     area = get_area(conn, area_code)
     items: list[dict] = []
     majors = conn.execute(

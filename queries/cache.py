@@ -49,10 +49,27 @@ raises ``DatabaseUnavailable``. Other errors (bad arguments, a broken query) pro
 ``call``. After a connection failure a per-database breaker answers from the copy for
 ``database_retry_seconds`` without trying, so a dead server costs one connect timeout per
 period, not one per panel. ``call`` itself is unchanged: it raises what the database raises.
+
+A caller that asks the same queries again and again for a moving time window (a wall panel: the
+last 24 h, today until now, ``at=now``) names itself with ``last_good_slot``::
+
+    with cache.last_good_slot("wall:default/overview/ticker"):
+        cache.call_or_last_good(engine, count_ranking, "320700", "incidents", start, now)
+
+Inside, a call's last good key is the slot, the function, the scope and the arguments that are
+not instants (datetimes, dates): the answer for this minute's window *replaces* the one for the
+last minute instead of adding an entry a minute per panel, and during an outage the panel gets
+its newest answer whatever window it asks for now. One slot must not ask one query for two
+windows (they would share one entry): use a slot each. The slot follows the calls made inside
+it through other modules too (a wall map's layer reads), as a context variable.
+
+The in-process backend drops expired entries as it goes (every ``SWEEP_EVERY`` writes), so a
+process without Redis holds what is live, not the last ``max_bytes`` of every window it has seen.
 """
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime as dt
 import decimal
 import hashlib
@@ -102,6 +119,10 @@ TAG = "$cq"  # marks an encoded non-JSON value inside a JSON document
 GEOMETRY_METADATA = b"cityops.geometry"
 JSON_COLUMNS_METADATA = b"cityops.json_columns"
 OBJECT_COLUMNS_METADATA = b"cityops.object_columns"
+
+# Argument values that are a moment in time: left out of a slot's last good key (``last_good_slot``).
+INSTANT_TAGS = frozenset({"datetime", "naive_datetime", "date"})
+SLOT_PATTERN = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
 
 class CacheError(Exception):
@@ -570,13 +591,22 @@ class _ComputeOnce:
 
 
 class MemoryBackend:
-    """In-process LRU of encoded values, bounded by bytes and entries, with TTL; thread-safe."""
+    """In-process LRU of encoded values, bounded by bytes and entries, with TTL; thread-safe.
+
+    Expired entries go when read and, every ``sweep_every`` writes, all at once: keys of moving
+    windows are never read again once their minute has passed, and would otherwise stay until the
+    bounds push them out (the whole ``max_bytes`` held for nothing).
+    """
 
     name = "memory"
+    SWEEP_EVERY = 256
 
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic,
+                 sweep_every: int = SWEEP_EVERY):
         self.max_bytes = max_bytes
         self.max_entries = max_entries
+        self.sweep_every = max(1, int(sweep_every))
+        self._writes = 0
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._bytes = 0
@@ -602,8 +632,17 @@ class MemoryBackend:
                 self._remove(key)
             self._entries[key] = (self._clock() + ttl, data)
             self._bytes += len(data)
+            self._writes += 1
+            if self._writes % self.sweep_every == 0:
+                self._sweep()
             while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:
                 self._remove(next(iter(self._entries)))
+
+    def _sweep(self) -> None:
+        """Drop every expired entry (the caller holds the lock)."""
+        now = self._clock()
+        for key in [key for key, (expires, _) in self._entries.items() if expires <= now]:
+            self._remove(key)
 
     def ttl(self, key: str) -> float | None:
         """Seconds until the entry expires, None when absent."""
@@ -864,6 +903,13 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+# The caller's last good slot (``QueryCache.last_good_slot``): a context variable, so that it
+# follows a wall panel's reads into the modules they go through and stays in its own thread.
+_LAST_GOOD_SLOT: contextvars.ContextVar[str | None] = contextvars.ContextVar("cityops_last_good_slot", default=None)
+# The catalogue snapshots of ``QueryCache.one_snapshot`` (database identity → snapshot), or None.
+_SNAPSHOTS: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cityops_catalogue_snapshots", default=None)
+
+
 class LastGoodStore:
     """The newest good encoded value per version-less key: an in-process LRU bounded by entries
     and bytes, with no expiry (an outage can outlast any TTL). Thread-safe."""
@@ -1030,6 +1076,19 @@ class QueryCache:
         entry = self.last_good_store.get(self.last_good_key_for(spec, _engine_of(bind), scope, spec.bound_arguments(args, kwargs)))
         return None if entry is None else CallResult(decode_value(entry.data), True, entry.as_of)
 
+    @staticmethod
+    @contextmanager
+    def last_good_slot(slot: str):
+        """Calls inside keep (and look up) their last good value per ``slot`` rather than per
+        window: see the module docstring. Slots nest; the innermost counts."""
+        if not isinstance(slot, str) or not SLOT_PATTERN.match(slot):
+            raise ValueError(f"a last good slot is 1–256 printable characters, not {slot!r}")
+        token = _LAST_GOOD_SLOT.set(slot)
+        try:
+            yield slot
+        finally:
+            _LAST_GOOD_SLOT.reset(token)
+
     def _database_breaker(self, engine: Engine) -> CircuitBreaker:
         database = database_identity(engine)
         with self._maps_lock:
@@ -1049,17 +1108,44 @@ class QueryCache:
     def _key_and_cycles(self, bind, spec: QuerySpec, scope: str, args: tuple, kwargs: dict) -> tuple[str, list[str], dict]:
         _check_scope(scope)
         arguments = spec.bound_arguments(args, kwargs)  # refuses bad arguments before any I/O
-        with _connection(bind) as conn:
-            versions, cycles = self.dataset_versions(conn, spec.tables)
+        snapshots = _SNAPSHOTS.get()
+        database = database_identity(_engine_of(bind))
+        snapshot = snapshots.get(database) if snapshots is not None else None
+        if snapshot is None:
+            with _connection(bind) as conn:
+                snapshot = self._snapshot(conn)
+            if snapshots is not None:
+                snapshots[database] = snapshot
+        versions, cycles = self._versions_in(snapshot, spec.tables)
         return self.key_for(spec, _engine_of(bind), scope, arguments, versions), cycles, arguments
+
+    @staticmethod
+    @contextmanager
+    def one_snapshot(snapshots: dict | None = None):
+        """Calls inside key their entries on one read of the catalogue per database instead of
+        one each (a page's request makes a dozen cached calls: a dozen statements and pool
+        check-outs before the first hit). For one request: a write committed meanwhile is keyed
+        from the next request on, the data a miss reads is never older than its key. Pass the
+        same ``snapshots`` dict to share it across several blocks of one request."""
+        token = _SNAPSHOTS.set({} if snapshots is None else snapshots)
+        try:
+            yield
+        finally:
+            _SNAPSHOTS.reset(token)
 
     def key_for(self, spec: QuerySpec, engine: Engine, scope: str, arguments: dict, versions: dict[str, int]) -> str:
         digest = hashlib.sha256(_canonical_text({"arguments": arguments, "versions": versions}).encode()).hexdigest()[:32]
         return f"{self.key_prefix}:q{KEY_FORMAT_VERSION}:{database_identity(engine)}:{spec.name}:{scope}:{digest}"
 
     def last_good_key_for(self, spec: QuerySpec, engine: Engine, scope: str, arguments: dict) -> str:
-        """The key of a call in ``last_good_store``: like ``key_for`` without the dataset versions."""
-        digest = hashlib.sha256(_canonical_text({"arguments": arguments}).encode()).hexdigest()[:32]
+        """The key of a call in ``last_good_store``: like ``key_for`` without the dataset versions;
+        inside a ``last_good_slot``, the slot instead of the arguments that are instants."""
+        slot = _LAST_GOOD_SLOT.get()
+        if slot is None:
+            document = {"arguments": arguments}
+        else:
+            document = {"slot": slot, "arguments": {name: value for name, value in arguments.items() if not _is_instant(value)}}
+        digest = hashlib.sha256(_canonical_text(document).encode()).hexdigest()[:32]
         return f"{self.key_prefix}:lg{KEY_FORMAT_VERSION}:{database_identity(engine)}:{spec.name}:{scope}:{digest}"
 
     def dataset_versions(self, conn: Connection, tables: Iterable[str]) -> tuple[dict[str, int], list[str]]:
@@ -1069,8 +1155,16 @@ class QueryCache:
         together with the global data version; the table→datasets map is recomputed only when
         that version moved.
         """
+        return self._versions_in(self._snapshot(conn), tables)
+
+    def _snapshot(self, conn: Connection) -> tuple[dict[str, tuple[int, str]], dict[str, list[str]]]:
+        """(catalogue: code → (version, cycle), table → dataset codes) as of now."""
         global_version, catalogue = self._catalogue_snapshot(conn)
-        table_map = self._table_map(conn, global_version)
+        return catalogue, self._table_map(conn, global_version)
+
+    @staticmethod
+    def _versions_in(snapshot, tables: Iterable[str]) -> tuple[dict[str, int], list[str]]:
+        catalogue, table_map = snapshot
         codes = sorted({code for table in tables for code in table_map.get(table, ())})
         # A code seen in a table but missing from the catalogue still keys the entry (as version -1).
         versions = {code: catalogue[code][0] if code in catalogue else -1 for code in codes}
@@ -1185,6 +1279,11 @@ class QueryCache:
     def close(self) -> None:
         if self.redis is not None:
             self.redis.client.close()
+
+
+def _is_instant(canonical) -> bool:
+    """A canonical argument (``canonical_argument``) that is a datetime or a date."""
+    return isinstance(canonical, dict) and canonical.get(TAG) in INSTANT_TAGS
 
 
 def _check_scope(scope) -> None:

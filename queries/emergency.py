@@ -26,6 +26,11 @@ being in the catalogue, it declares no tables (``dataset_tables`` references the
 invalidates no cached query; ``active_emergency`` is not cached for that reason (and because it
 depends on ``now``).
 
+Areas: a caller limited to areas (``areas``: area-code prefixes, a union; empty = the whole city,
+``queries.auth.records_within``) only ever sees and acknowledges emergencies of incidents in those
+areas — the best candidate *among them*, so one elsewhere never hides theirs. Whether a user may
+operate a given wall at all is the access layer's decision (``app.api``).
+
 No personal data leaves this module: no reporter name or phone, no address, no description;
 phone and ID numbers typed into titles are masked.
 """
@@ -33,10 +38,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, exists, or_, select
 from sqlalchemy.orm import aliased
 
+from queries.auth import records_within
 from queries.bus import mask_personal_numbers
 from queries.schema import Area, Incident, WallAlert
 from queries.settings import Settings
@@ -102,8 +109,9 @@ def _check_window(window) -> dt.timedelta:
 # --- reads ---------------------------------------------------------------------------------------
 
 
-def _candidates(conn: Connection, wall_id: str, now: dt.datetime, window: dt.timedelta, incident_id: str | None = None) -> list[dict]:
-    """Everything that wants the wall now, best first: ``{incident_id, source, raised_at, severity}``."""
+def _candidates(conn: Connection, wall_id: str, now: dt.datetime, window: dt.timedelta, incident_id: str | None = None,
+                areas: Iterable[str] | None = None) -> list[dict]:
+    """Everything that wants the wall now (in ``areas``), best first: ``{incident_id, source, raised_at, severity}``."""
     is_open = Incident.status.not_in(TERMINAL_STATUSES)
     manual = (
         select(WallAlert.incident_id, WallAlert.raised_at, Incident.severity)
@@ -122,6 +130,9 @@ def _candidates(conn: Connection, wall_id: str, now: dt.datetime, window: dt.tim
     if incident_id is not None:
         manual = manual.where(WallAlert.incident_id == incident_id)
         arrived = arrived.where(Incident.id == incident_id)
+    within = records_within(Incident, areas)
+    if within is not None:
+        manual, arrived = manual.where(within), arrived.where(within)
     found = [{"incident_id": r[0], "source": "manual", "raised_at": r[1], "severity": int(r[2])} for r in conn.execute(manual)]
     found += [{"incident_id": r[0], "source": "auto", "raised_at": r[1], "severity": int(r[2])} for r in conn.execute(arrived)]
     found.sort(key=lambda c: c["incident_id"])
@@ -153,8 +164,10 @@ def _incident_card(conn: Connection, incident_id: str) -> dict | None:
     return card
 
 
-def active_emergency(conn: Connection, wall_id: str, now: dt.datetime, window: dt.timedelta = DEFAULT_WINDOW) -> dict | None:
-    """The incident wall ``wall_id`` must show at ``now``, or None (the wall runs its carousel).
+def active_emergency(conn: Connection, wall_id: str, now: dt.datetime, window: dt.timedelta = DEFAULT_WINDOW, *,
+                     areas: Iterable[str] | None = None) -> dict | None:
+    """The incident wall ``wall_id`` must show at ``now``, or None (the wall runs its carousel);
+    with ``areas``, the one it must show to a viewer limited to them (the best of theirs).
 
     Returns ``{"wall_id", "id", "severity" (1–4), "category", "subtype", "title" (numbers masked),
     "status", "reported_at", "lon", "lat", "district_code", "district_name", "district_name_en",
@@ -165,7 +178,7 @@ def active_emergency(conn: Connection, wall_id: str, now: dt.datetime, window: d
     """
     check_wall_id(wall_id)
     window = _check_window(window)
-    candidates = _candidates(conn, wall_id, _check_now(now), window)
+    candidates = _candidates(conn, wall_id, _check_now(now), window, areas=areas)
     if not candidates:
         return None
     best = candidates[0]
@@ -246,10 +259,11 @@ def raise_alert(conn: Connection, wall_id: str, incident_id: str, *, by: str | N
 
 def acknowledge(
     conn: Connection, wall_id: str, incident_id: str | None = None, *, by: str | None, now: dt.datetime,
-    window: dt.timedelta = DEFAULT_WINDOW,
+    window: dt.timedelta = DEFAULT_WINDOW, areas: Iterable[str] | None = None,
 ) -> dict | None:
     """Acknowledge an emergency of wall ``wall_id``: the one it shows now (``incident_id`` None), or
-    a given one among its candidates (``active_emergency``'s rules, same ``window``).
+    a given one among its candidates (``active_emergency``'s rules, same ``window``); with
+    ``areas``, only among the candidates in those areas (what a viewer limited to them is shown).
 
     An automatic emergency gets its row here, inserted already acknowledged (``raised_at`` = its
     report time). Returns the acknowledged alert row (``ALERT_FIELDS``) plus ``data_version``, or
@@ -263,7 +277,7 @@ def acknowledge(
     window = _check_window(window)
     if incident_id is not None and conn.execute(select(Incident.id).where(Incident.id == incident_id)).first() is None:
         raise UnknownIncident(incident_id)
-    candidates = _candidates(conn, wall_id, now, window, incident_id=incident_id)
+    candidates = _candidates(conn, wall_id, now, window, incident_id=incident_id, areas=areas)
     if not candidates:
         return None
     chosen = candidates[0]

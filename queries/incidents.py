@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, false, func, select
 
 from queries.cache import cached
 from queries.db import read_frame
@@ -24,6 +24,11 @@ PUBLIC_INCIDENT_COLUMNS = (
 )
 PERSONAL_INCIDENT_COLUMNS = ("address", "reporter_name", "reporter_phone")
 MAX_LIMIT = 5000
+WORK_ORDER_COLUMNS = (
+    "order_num", "call_time", "source_type", "demand_type", "question_name", "title", "urgency", "state", "deadline",
+    "complete_time", "organization_name", "is_secret", "is_supervised", "grid_code",
+)
+PERSONAL_WORK_ORDER_COLUMNS = ("caller_name", "caller_phone", "address")
 
 
 def _area_filter(table, area: dict | None) -> list:
@@ -42,6 +47,36 @@ def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 20
     where += _area_filter(Incident, get_area(conn, area) if area else None)
     stmt = select(*(getattr(Incident, n) for n in names)).where(*where).order_by(Incident.reported_at.desc(), Incident.id).limit(limit).offset(offset)
     return read_frame(conn, stmt, names)
+
+
+def _overdue(at: dt.datetime):
+    """A work order is overdue at ``at`` when its deadline has passed and it is not completed
+    (the same rule as ``area_summary``'s ``overdue`` count)."""
+    return and_(WorkOrder.deadline.is_not(None), WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))
+
+
+@cached(tables=("work_orders", "areas"))
+def list_work_orders(conn: Connection, area: str | None = None, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+                     at: dt.datetime | None = None, limit: int = 20, offset: int = 0, include_personal: bool = False) -> pd.DataFrame:
+    """One page of an area's 12345 work orders called in [start, end), newest call first (order
+    number breaks ties), each with ``overdue`` at ``at`` (default ``end``, else now).
+
+    The page is the one ``area_summary``'s ``workorders.total`` counts, so a pager can use that
+    total. Caller name, phone and address only with ``include_personal=True``.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1–{MAX_LIMIT}, not {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, not {offset}")
+    at = at or end or dt.datetime.now(dt.timezone.utc)
+    names = WORK_ORDER_COLUMNS + (PERSONAL_WORK_ORDER_COLUMNS if include_personal else ())
+    _, where = filtered_points("workorders", start=start, end=end)
+    where += _area_filter(WorkOrder, get_area(conn, area) if area else None)
+    overdue = case((_overdue(at), True), else_=false()).label("overdue")
+    stmt = (select(*(getattr(WorkOrder, n) for n in names), overdue).where(*where)
+            .order_by(WorkOrder.call_time.desc(), WorkOrder.order_num).limit(limit).offset(offset))
+    frame = read_frame(conn, stmt, (*names, "overdue"))
+    return frame.astype({"overdue": bool, "is_secret": bool, "is_supervised": bool})
 
 
 @cached(tables=("incidents", "incident_events"))
@@ -75,7 +110,7 @@ def _incident_block(conn: Connection, where: list) -> dict:
 
 def _work_order_block(conn: Connection, where: list, at: dt.datetime) -> dict:
     """Counts by demand type and state, overdue ones and the newest call time, in one query."""
-    overdue = and_(WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))
+    overdue = _overdue(at)
     stmt = select(WorkOrder.demand_type, WorkOrder.state, overdue.label("overdue"), func.count(), func.max(WorkOrder.call_time)).where(*where).group_by(WorkOrder.demand_type, WorkOrder.state, overdue)
     block = {"total": 0, "by_demand_type": {}, "by_state": {}, "overdue": 0, "data_time": None}
     for demand_type, state, overdue_, count, newest in conn.execute(stmt):

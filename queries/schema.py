@@ -447,3 +447,18 @@ class AuditEntry(Base):
     area_code: Mapped[str | None] = mapped_column(String(15))
     outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")  # ok | denied | failed
     detail: Mapped[dict | None] = mapped_column(JSON)
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted per (account name, client address) and per client address, with the
+    back-off they earned (queries.auth.verify_login). The name is the one typed, whether an account
+    has it or not; rows are forgotten a day after their last failure."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of scope, name and address
+    scope: Mapped[str] = mapped_column(String(16), nullable=False)  # account | address
+    user_name: Mapped[str | None] = mapped_column(String(64), index=True)  # the name typed (scope account)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

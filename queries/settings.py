@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         False, description="Send the session cookie over HTTPS only (Secure flag); set true whenever the app is reached through HTTPS.",
     )
+    trusted_proxies: str | None = Field(
+        None, pattern=r"^[0-9A-Fa-f:.,/\s]*$",
+        description="Reverse proxies in front of the app whose X-Forwarded-For is believed (audit log, log-in back-off): a count of "
+                    "proxy hops (e.g. 1) or a comma-separated list of proxy addresses or networks (e.g. 127.0.0.1,10.0.0.0/8); unset = none.",
+    )
     chromium_path: Path = Field(
         Path("/usr/bin/chromium"),
         description="The chromium that renders exports (briefing PDF, panel PNG) on the server: Debian's package, never a downloaded browser.",

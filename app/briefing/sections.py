@@ -204,7 +204,7 @@ def attention(section, ctx: BriefingContext) -> dict:
                           "title": name,
                           "detail": t("briefing.attention.dataset", ctx.lang, provider=(item["provider_en"] if ctx.lang == "en" else item["provider"]) or "",
                                       cycle=term_name(UPDATE_CYCLES, item["update_cycle"], ctx.lang), time=_when(item["data_time"], ctx.lang)),
-                          # The catalogue with every dataset's freshness is on the overview page (there is no /catalog page).
+                          # The overview lists every dataset's freshness; /catalog is for analysts, leaders cannot open it.
                           "href": "/?" + urlencode({"lang": ctx.lang})})
     return {"items": items, "data_time": _newest(*(i["data_time"] for i in context_engine_items)) or ctx.now}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -35,68 +35,84 @@ class Step:
     zoom: float
     incident: dict | None = None  # {"id", "lon", "lat"} when one is selected
     now: dt.datetime | None = None  # for the ring around new incidents (live view only)
+    # The incident's nearest resources (queries.response.nearest_resources), read once per step
+    # and shared by the route layer, the camera and the panel; None: read when needed.
+    resources: pd.DataFrame | None = field(default=None, compare=False)
+    bounds: list | None = None  # [[west, south], [east, north]] of the area, when known
+    # The widest area the viewer may see (the city, or their own district): resources are drawn
+    # for all of it at every step — help for an incident often comes from outside its grid.
+    scope_area: str | None = None
+    map_px: tuple | None = None  # (width, height) of the browser's map, when it said
 
 
 def translator(lang: str):
     return lambda key: translate(key, lang)
 
 
-def _shapes(step: Step):
+def _shapes(step: Step, run=None):
     """The area's children (or, for a unit grid, the grids beside it) with the area itself first:
     children are drawn above it, so a click inside the area picks the child under the pointer."""
     from queries.drill import CHILD_LEVEL
     from queries.map_data import area_shapes, tolerance_for_zoom
 
+    run = run or reads.run_query
     area = step.area
     simplify_m = tolerance_for_zoom(step.zoom)
-    own = reads.run_query(area_shapes, area["parent_code"], area["level"], simplify_m) if area["parent_code"] else None
-    own = own[own["code"] == area["code"]] if own is not None else None
+    own = run(area_shapes, area["parent_code"], area["level"], simplify_m) if area["parent_code"] else None
     child_level = CHILD_LEVEL.get(area["level"])
     if child_level is None:  # a unit grid: its neighbours in the community, for context
-        return own if own is None else reads.run_query(area_shapes, area["parent_code"], area["level"], simplify_m)
-    kids = reads.run_query(area_shapes, area["code"], child_level, simplify_m)
+        return own
+    own = own[own["code"] == area["code"]] if own is not None else None
+    kids = run(area_shapes, area["code"], child_level, simplify_m)
     return kids if own is None or own.empty else pd.concat([own, kids], ignore_index=True)
 
 
-def layer_input(name: str, step: Step):
-    """The data ``layers.get_layer(name).render`` takes for this step, or None to draw nothing."""
+def layer_input(name: str, step: Step, run=None):
+    """The data ``layers.get_layer(name).render`` takes for this step, or None to draw nothing.
+
+    ``run(query, *args, **kwargs)`` reads one query (default: ``app.context.run_query``, through
+    the query cache)."""
     from queries import map_data
 
+    run = run or reads.run_query
     area_code = step.area["code"]
     window, filters = step.window, step.filters
     if name == "basemap":
-        return reads.run_query(map_data.land_and_roads, map_data.tolerance_for_zoom(step.zoom))
+        return run(map_data.land_and_roads, map_data.tolerance_for_zoom(step.zoom))
     if name == "boundaries":
-        return _shapes(step)
+        return _shapes(step, run)
     if name == "grid_choropleth":
         if step.area["level"] not in GRID_LEVELS:
             return None
-        return reads.run_query(map_data.grid_values, "incidents", area_code, map_data.tolerance_for_zoom(step.zoom),
-                               start=window.start, end=window.end, **filters)
+        # A unit grid is coloured among its community's grids: one cell alone has no classes.
+        within = step.area["parent_code"] if step.area["level"] == "grid" and step.area.get("parent_code") else area_code
+        return run(map_data.grid_values, "incidents", within, map_data.tolerance_for_zoom(step.zoom),
+                   start=window.start, end=window.end, **filters)
     if name == "h3":
         from queries.grid import h3_aggregate
 
-        return reads.run_query(h3_aggregate, "incidents", within=area_code, start=window.start, end=window.end, **filters)
+        return run(h3_aggregate, "incidents", within=area_code, start=window.start, end=window.end, **filters)
     if name in ("incidents", "incident_heatmap"):
-        return reads.run_query(map_data.incident_points, area_code, window.start, window.end, **filters)
+        return run(map_data.incident_points, area_code, window.start, window.end, **filters)
     if name == "traffic":
-        return reads.run_query(map_data.road_congestion_lines, area=area_code, at=window.at)
+        return run(map_data.road_congestion_lines, area=area_code, at=window.at)
     if name == "air_stations":
         from queries.environment import station_air_quality
 
-        return reads.run_query(station_air_quality, window.at)
+        return run(station_air_quality, window.at)
     if name == "aqi_surface":
         from queries.environment import station_air_quality
 
-        return {"stations": reads.run_query(station_air_quality, window.at), "cells": reads.run_query(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom))}
+        return {"stations": run(station_air_quality, window.at), "cells": run(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom))}
     if name == "resources":
-        return reads.run_query(map_data.resource_points, area=area_code)
+        return run(map_data.resource_points, area=step.scope_area or area_code)
     if name == "sensors":
-        return reads.run_query(map_data.sensor_points, area=area_code)
+        return run(map_data.sensor_points, area=area_code)
     if name == "route":
         if step.incident is None:
             return None
-        return {"incident": step.incident, "resources": reads.nearest_resources(step.incident["lon"], step.incident["lat"], window.at)}
+        resources = step.resources if step.resources is not None else reads.nearest_resources(step.incident["lon"], step.incident["lat"], window.at)
+        return {"incident": step.incident, "resources": resources}
     return None
 
 
@@ -110,6 +126,8 @@ def layer_options(name: str, step: Step, settings) -> dict:
         options["selected"] = step.area["code"]
     if name in ("incidents", "incident_heatmap"):
         options["zoom"] = step.zoom
+    if name == "route" and step.map_px:
+        options["map_px"] = tuple(step.map_px)
     if name == "incidents" and step.now is not None:
         options["now"] = step.now
     return options

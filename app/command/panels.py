@@ -189,15 +189,58 @@ def incident_list(frame: pd.DataFrame, lang: str, limit: int, masked: bool = Tru
     return html.Section([head, body], className="panel command-panel")
 
 
-def work_order_block(summary: dict, lang: str) -> html.Section:
-    from queries.vocab import DEMAND_TYPES, WORK_ORDER_STATES
+def work_order_list(frame: pd.DataFrame, summary: dict, lang: str, *, area_code: str, start: dt.datetime, end: dt.datetime,
+                    page: int, per_page: int) -> html.Section:
+    """A grid's 12345 work orders: the counts by demand type, then one page of orders newest call
+    first, each with its state, overdue and confidential marks, deadline and caller (as the data
+    layer handed them: masked unless the viewer sees personal data), and a pager."""
+    from dash import dcc
+
+    from queries.vocab import DEMAND_TYPES
 
     orders = summary["workorders"]
-    rows = [html.Tr([html.Td(term_name(DEMAND_TYPES, code, lang)), html.Td(f"{count:,}", className="num")]) for code, count in sorted(orders["by_demand_type"].items(), key=lambda kv: -kv[1])]
-    rows += [html.Tr([html.Td(term_name(WORK_ORDER_STATES, code, lang), className="muted-cell"), html.Td(f"{count:,}", className="num")]) for code, count in sorted(orders["by_state"].items(), key=lambda kv: -kv[1])]
+    kinds = " · ".join(f"{term_name(DEMAND_TYPES, code, lang)} {count:,}" for code, count in sorted(orders["by_demand_type"].items(), key=lambda kv: -kv[1]))
     head = html.Div([html.H2(t("command.grid.workorders", lang), className="section-title"),
-                     html.Span(t("command.grid.workorders_total", lang, total=orders["total"], overdue=orders["overdue"]), className="section-note")], className="section-head")
-    return html.Section([head, html.Table(html.Tbody(rows), className="data-table compact-table", id="command-workorders")], className="panel command-panel")
+                     html.Span(t("command.orders.note", lang, total=f"{orders['total']:,}", overdue=f"{orders['overdue']:,}"), className="section-note")],
+                    className="section-head")
+    return html.Section([
+        head,
+        html.P(kinds, className="order-kinds muted") if kinds else None,
+        dcc.Store(id="command-orders-page", data={"area": area_code, "page": page, "start": start.isoformat(), "end": end.isoformat()}),
+        html.Div(work_order_page(frame, orders["total"], lang, page=page, per_page=per_page), id="command-orders"),
+    ], className="panel command-panel command-orders")
+
+
+def work_order_page(frame: pd.DataFrame, total: int, lang: str, *, page: int, per_page: int) -> list:
+    """The rows of one page and the pager (what the pager's callback replaces)."""
+    from queries.vocab import DEMAND_TYPES, WORK_ORDER_STATES
+
+    pages = max(1, math.ceil(total / per_page))
+    items = []
+    for row in frame.to_dict("records"):
+        marks = [html.Span(term_name(WORK_ORDER_STATES, row["state"], lang), className=f"order-state order-state--{row['state']}")]
+        if row.get("overdue"):
+            marks.append(html.Span(t("command.orders.overdue", lang), className="order-mark order-mark--overdue"))
+        if row.get("is_secret"):
+            marks.append(html.Span(t("command.orders.secret", lang), className="order-mark order-mark--secret"))
+        caller = " · ".join(str(part) for part in (row.get("caller_name"), row.get("caller_phone")) if isinstance(part, str) and part)
+        meta = [local_time(row["call_time"], lang), term_name(DEMAND_TYPES, row.get("demand_type"), lang)]
+        if row.get("deadline") is not None and not pd.isna(row["deadline"]):
+            meta.append(t("command.orders.deadline", lang, time=local_time(row["deadline"], lang)))
+        items.append(html.Li([
+            html.Div([html.Span(row.get("title") or row.get("question_name") or row["order_num"], className="order-title"), *marks], className="order-line"),
+            html.Div([html.Span(" · ".join(meta), className="order-meta"),
+                      html.Span(f"{t('command.orders.caller', lang)} {caller}", className="order-caller", **{"data-field": "caller"}) if caller else None],
+                     className="order-line order-line--meta"),
+        ], className="order-item" + (" is-overdue" if row.get("overdue") else ""), **{"data-order": row["order_num"]}))
+    body = html.Ol(items, className="order-list", id="command-workorders", start=page * per_page + 1) if items else \
+        html.P(t("command.orders.empty", lang), className="muted", id="command-workorders")
+    pager = html.Div([
+        html.Button(t("command.orders.prev", lang), id="command-orders-prev", className="command-button", n_clicks=0, disabled=page <= 0),
+        html.Span(t("command.orders.page", lang, page=page + 1, pages=pages), className="order-page", id="command-orders-pageno"),
+        html.Button(t("command.orders.next", lang), id="command-orders-next", className="command-button", n_clicks=0, disabled=page >= pages - 1),
+    ], className="order-pager") if total > per_page else None
+    return [body, pager]
 
 
 # --- the incident ---------------------------------------------------------------------------
@@ -248,7 +291,8 @@ def incident_detail(detail: dict, resources: pd.DataFrame | None, lang: str, mas
     title = detail.get("title") or detail["id"]
     return html.Section([
         html.Div([html.H2(t("command.incident.title", lang), className="section-title"),
-                  html.Button(t("command.incident.back", lang), id="command-incident-back", className="link-button", n_clicks=0)], className="section-head"),
+                  html.Button(t("command.incident.back", lang), id={"type": "command-incident-back", "id": detail["id"]}, className="link-button",
+                              n_clicks=0)], className="section-head"),
         html.Div([html.Span(SEVERITY_NUMERALS.get(severity, "?"), className=f"severity-chip severity-chip--{severity}"), html.Span(title, className="incident-heading")],
                  className="incident-heading-row", id="command-incident-heading", **{"data-incident-id": detail["id"]}),
         html.Dl(fact_rows, className="fact-list"),

@@ -90,30 +90,39 @@ def playback_cursor(window: reads.Window, index: int | None) -> dt.datetime | No
 
 
 def pinned_now(now: dt.datetime) -> dt.datetime:
-    """Now to the minute: steps within the same minute share their cache entries."""
-    return now.replace(second=0, microsecond=0)
+    """Now, rounded up to the minute: steps within the same minute share their cache entries, and
+    the window [end − 24 h, end) still holds what was reported a second ago (a live push)."""
+    floor = now.replace(second=0, microsecond=0)
+    return floor if floor == now else floor + dt.timedelta(minutes=1)
 
 
-def make_step(resolved: Resolved, asof: dt.datetime, cursor: dt.datetime | None = None, live: bool = True) -> mapview.Step:
+def make_step(resolved: Resolved, asof: dt.datetime, cursor: dt.datetime | None = None, live: bool = True, *,
+              with_resources: bool = True, map_px: tuple | None = None) -> mapview.Step:
+    """The step of a resolved state; with an incident, its nearest resources are read here, once
+    for the route, the camera and the panel (``with_resources=False``: not needed, e.g. a click)."""
     start, end = resolved.state.time_window(asof)
     window = reads.Window(start, cursor or end)
     bounds = reads.area_bounds(resolved.area["code"])
     zoom = reads.zoom_for_bounds(bounds) if bounds else 10.0
-    incident = None
+    incident = resources = None
     if resolved.incident is not None and resolved.incident.get("lon") is not None:
         incident = {"id": resolved.incident["id"], "lon": float(resolved.incident["lon"]), "lat": float(resolved.incident["lat"])}
-    return mapview.Step(resolved.area, window, resolved.state.filters, zoom, incident, now=asof if (live and cursor is None and resolved.state.window != "custom") else None)
+        if with_resources:
+            resources = reads.nearest_resources(incident["lon"], incident["lat"], window.at)
+    return mapview.Step(resolved.area, window, resolved.state.filters, zoom, incident,
+                        now=asof if (live and cursor is None and resolved.state.window != "custom") else None, resources=resources, bounds=bounds,
+                        scope_area=resolved.path[0]["code"] if resolved.path else None, map_px=map_px)
 
 
 def fit_for(step: mapview.Step, route_rendered: bool) -> dict | None:
     """fitBounds of a step: the area, or the incident and its nearest resources."""
-    bounds = reads.area_bounds(step.area["code"])
+    bounds = step.bounds if step.bounds is not None else reads.area_bounds(step.area["code"])
     if step.incident is not None:
         lon, lat = step.incident["lon"], step.incident["lat"]
         pad = 0.004  # ≈400 m around the incident when no resource widens the box
         bounds = [[lon - pad, lat - pad], [lon + pad, lat + pad]]
         if route_rendered:
-            resources = reads.nearest_resources(lon, lat, step.window.at)
+            resources = step.resources if step.resources is not None else reads.nearest_resources(lon, lat, step.window.at)
             if len(resources):
                 bounds = [[min(lon, resources["lon"].min()) - pad / 2, min(lat, resources["lat"].min()) - pad / 2],
                           [max(lon, resources["lon"].max()) + pad / 2, max(lat, resources["lat"].max()) + pad / 2]]
@@ -124,15 +133,21 @@ def side_panels(resolved: Resolved, step: mapview.Step, summary: dict, lang: str
     """The lists under the KPIs: children with counts, a grid's incidents and work orders, or the incident."""
     area = resolved.area
     if resolved.incident is not None:
-        resources = reads.nearest_resources(step.incident["lon"], step.incident["lat"], step.window.at) if step.incident else None
+        resources = step.resources if step.resources is not None or not step.incident else \
+            reads.nearest_resources(step.incident["lon"], step.incident["lat"], step.window.at)
         return [panels.incident_detail(resolved.incident, resources, lang, masked=resolved.masked)]
     child_level = CHILD_LEVEL.get(area["level"])
     if child_level is not None:
         counts = reads.child_counts(area["code"], step.window, step.filters)
         if len(counts):
             return [panels.children_list(counts, child_level, lang)]
+    from app.security.access import current_viewer
+
     incidents = reads.incidents_in(area["code"], step.window, step.filters)
-    return [panels.incident_list(incidents, lang, reads.LIST_LIMIT, masked=resolved.masked), panels.work_order_block(summary, lang)]
+    orders = reads.work_orders_in(area["code"], step.window, 0, current_viewer())
+    return [panels.incident_list(incidents, lang, reads.LIST_LIMIT, masked=resolved.masked),
+            panels.work_order_list(orders, summary, lang, area_code=area["code"], start=step.window.start, end=step.window.end, page=0,
+                                   per_page=reads.ORDERS_PER_PAGE)]
 
 
 def kpi_panel(resolved: Resolved, step: mapview.Step, summary: dict, lang: str) -> list:

@@ -61,25 +61,33 @@ def layer_label(name: str, lang: str) -> str:
 # --- composing a step -----------------------------------------------------------------------
 
 
-def compose(resolved, asof, *, previous=None, cursor=None, only=None, lang="zh"):
-    """Everything one step shows; ``only`` limits the map to those layers (playback, live)."""
-    from app.command import mapview, view
+def compose(resolved, asof, *, previous=None, cursor=None, only=None, lang="zh", map_px=None):
+    """Everything one step shows; ``only`` limits the map to those layers (playback, live).
+
+    The map goes out as ``app.command.payload`` builds it: the page's skeleton of layers (sent
+    when the layer set changes), then per layer only the data the browser does not have yet."""
+    from app.command import payload, view
 
     settings = current_context().settings
-    step = view.make_step(resolved, asof, cursor)
-    rendered = mapview.render_layers(resolved.state.layers, step, lang, settings, only=only)
-    layers_prop, changes, digests = mapview.split_for_update(rendered, previous, complete=only is None)
+    step = view.make_step(resolved, asof, cursor, map_px=map_px)
+    names = resolved.state.layers
+    entries = payload.step_entries(names, step, lang, settings, only=only)
+    if only is None:
+        frame = payload.skeleton(names, lang, settings)
+    else:  # the layers re-rendered: those of them that draw nothing now are emptied
+        frame = payload.skeleton(set(names) & set(only), lang, settings, with_route=False)
+    layers_prop, changes, digests = payload.split(entries, frame, previous, complete=only is None)
     summary = view.reads.summary(resolved.area["code"], step.window)
     return {
         "step": step,
         "layers": layers_prop,
         "layer_data": changes,
         "digests": digests,
-        "legend": None if only is not None else mapview.legend_items(rendered),
+        "legend": None if only is not None else [payload.legend_of(entry) for entry in entries if entry.legend is not None],
         "kpis": view.kpi_panel(resolved, step, summary, lang),
         "window_label": view.window_label(step, lang),
         "summary": summary,
-        "route": any(layer.id.startswith("route") for layer in rendered),
+        "route": any(entry.id.startswith("route") for entry in entries),
     }
 
 
@@ -159,8 +167,11 @@ def layout(lang=None, **query):
     asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
     step = compose(resolved, asof, lang=lang)
     fit = view.fit_for(step["step"], step["route"])
-    (west, south), (east, north) = fit["bounds"]
-    initial_view = {"longitude": (west + east) / 2, "latitude": (south + north) / 2, "zoom": step["step"].zoom, "pitch": 0, "bearing": 0}
+    if fit is not None:
+        (west, south), (east, north) = fit["bounds"]
+        initial_view = {"longitude": (west + east) / 2, "latitude": (south + north) / 2, "zoom": step["step"].zoom, "pitch": 0, "bearing": 0}
+    else:  # areas without shapes and no located record yet: nothing to frame
+        initial_view = {"longitude": 0.0, "latitude": 0.0, "zoom": 1.0, "pitch": 0, "bearing": 0}
     render = {"asof": asof.isoformat(), "digests": step["digests"], "index": None, "playing": False, "live_seq": None,
               "fit": f"{resolved.area['code']}|{resolved.state.incident or '-'}", "zoom": step["step"].zoom, "search": resolved.state.to_store()["search"]}
     from app.command import panels
@@ -168,7 +179,9 @@ def layout(lang=None, **query):
     return html.Div([
         dcc.Store(id="command-state", data=resolved.state.to_store()),
         dcc.Store(id="command-render", data=render),
+        dcc.Store(id="command-live", data=None),  # the shell's live events, only when a new incident came (see below)
         dcc.Store(id="command-url-restore", data=None),
+        dcc.Store(id="command-map-size", data=None),  # {w, h} of the map in pixels (assets/command.js)
         html.Div(id="command-url-sync", hidden=True),
         html.Div(panels.problems_banner(resolved.state.problems, lang), id="command-problems"),
         html.Div([
@@ -178,7 +191,7 @@ def layout(lang=None, **query):
                          className="command-crumbs", **{"aria-label": t("command.crumbs.label", lang)}),
                 html.Div([
                     deckgl_dash.DeckGL(id=MAP_ID, layers=step["layers"], layer_data=step["layer_data"], initial_view_state=initial_view, fit_bounds=fit,
-                                       enable_events=["click"], tooltip=deck_tooltip(), controller=True, style={"width": "100%", "height": "100%", "position": "absolute", "inset": "0"}),
+                                       enable_events=["click", "viewStateChange"], tooltip=deck_tooltip(), controller=True, style={"width": "100%", "height": "100%", "position": "absolute", "inset": "0"}),
                     html.Div(panels.legend(step["legend"], lang), id="command-legend", className="command-legend"),
                     html.Div(t("command.map.hint", lang), className="command-map-hint"),
                 ], className="command-map", role="region", **{"aria-label": t("command.map.label", lang)}),
@@ -202,12 +215,36 @@ def _clicked(value) -> bool:
     return bool(value)
 
 
+NAVIGATION = ("command-map", "command-crumb", "command-area-item", "command-incident-item", "command-incident-back", "command-layers",
+              "command-window", "command-window-apply", "command-severity", "command-category", "command-status", "command-channel",
+              "command-url-restore")
+RENDER_OUTPUTS = 17  # the outputs before command-state.data
+
+
 @callback(
+    Output(MAP_ID, "layers"),
+    Output(MAP_ID, "layerData"),
+    Output(MAP_ID, "fitBounds"),
+    Output("command-legend", "children"),
+    Output("command-crumbs", "children"),
+    Output("command-kpis", "children"),
+    Output("command-window-label", "children"),
+    Output("command-detail", "children"),
+    Output("command-problems", "children"),
+    Output("command-render", "data"),
+    Output("command-render-mark", "children"),
+    Output("command-player", "disabled"),
+    Output("command-player", "interval"),
+    Output("command-play", "children"),
+    Output("command-play", "data-playing"),
+    Output("command-cursor", "children"),
+    Output(MAP_ID, "viewState"),
     Output("command-state", "data"),
     Input(MAP_ID, "clickInfo"),
     Input({"type": "command-crumb", "code": ALL}, "n_clicks"),
     Input({"type": "command-area-item", "code": ALL}, "n_clicks"),
     Input({"type": "command-incident-item", "id": ALL}, "n_clicks"),
+    Input({"type": "command-incident-back", "id": ALL}, "n_clicks"),
     Input("command-layers", "value"),
     Input("command-window", "value"),
     Input("command-window-apply", "n_clicks"),
@@ -216,27 +253,48 @@ def _clicked(value) -> bool:
     Input("command-status", "value"),
     Input("command-channel", "value"),
     Input("command-url-restore", "data"),
+    Input("command-play", "n_clicks"),
+    Input("command-speed", "value"),
+    Input("command-player", "n_intervals"),
+    Input("command-live", "data"),
+    Input("command-state", "data"),
     State("command-from", "value"),
     State("command-to", "value"),
-    State("command-state", "data"),
     State("command-render", "data"),
+    State("command-map-size", "data"),
     prevent_initial_call=True,
 )
-def navigate(click, _crumbs, _areas, _incidents, layer_values, window, _apply, severity, category, status, channel, restore, start, end, current, render):
-    """Every interaction → the next state (validated); the render callback draws it."""
+def step(click, _crumbs, _areas, _incidents, _back, layer_values, window, _apply, severity, category, status, channel, restore,
+         play, speed, tick, live, current, start, end, render, size):
+    """One round trip per interaction: the next state (validated, in the URL) and its drawing —
+    a drill, a control, back/forward, a playback step or a live push; only what changed is sent.
+
+    ``command-state`` is an input as well as an output: the browser never triggers this callback
+    with it (Dash does not re-run a callback for its own output), a direct call does — "draw
+    this state" (the load tests' second request of a step)."""
+    trigger = ctx.triggered_id
+    kind = trigger.get("type") if isinstance(trigger, dict) else trigger
+    filters = {"severity": severity, "category": category, "status": status, "channel": channel}
+    check_navigation_inputs(click=click, layer_values=layer_values, window=window, start=start, end=end, restore=restore, render=render, filters=filters)
     state = CommandState.from_store(current, known_layers=known_layers())
-    check_navigation_inputs(click=click, layer_values=layer_values, window=window, start=start, end=end, restore=restore, render=render,
-                            filters={"severity": severity, "category": category, "status": status, "channel": channel})
-    following = next_state(state, ctx.triggered_id, ctx.triggered[0]["value"] if ctx.triggered else None,
-                           click=click, render=render, layer_values=layer_values, window=window, start=start, end=end, restore=restore,
-                           filters={"severity": severity, "category": category, "status": status, "channel": channel})
-    if following is None:
-        return no_update
-    new_state, push = following
-    if push and current and new_state.to_store()["search"] == current.get("search") and not new_state.problems:
-        return no_update  # controls echoing the state they were built from (a page insert fires them)
-    audit_selection(state, new_state)
-    return new_state.to_store(push=push)
+    if kind in NAVIGATION:
+        following = next_state(state, trigger, ctx.triggered[0]["value"] if ctx.triggered else None,
+                               click=click, render=render, layer_values=layer_values, window=window, start=start, end=end, restore=restore,
+                               filters=filters)
+        if following is None:
+            return (no_update,) * (RENDER_OUTPUTS + 1)
+        new_state, push = following
+        if push and current and new_state.to_store()["search"] == current.get("search") and not new_state.problems:
+            return (no_update,) * (RENDER_OUTPUTS + 1)  # controls echoing the state they were built from (a page insert fires them)
+        audit_selection(state, new_state)
+        return (*render_step(new_state, "command-state", play, speed, tick, live, render, size), new_state.to_store(push=push))
+    if kind == "command-state":
+        if current and render and current.get("search") == render.get("search") and not render.get("playing"):
+            return (no_update,) * (RENDER_OUTPUTS + 1)  # already drawn
+        return (*render_step(state, kind, play, speed, tick, live, render, size), no_update)
+    if kind in ("command-play", "command-speed", "command-player", "command-live"):
+        return (*render_step(state, kind, play, speed, tick, live, render, size), no_update)
+    return (no_update,) * (RENDER_OUTPUTS + 1)  # nothing this callback draws for
 
 
 def audit_selection(before: CommandState, after: CommandState) -> None:
@@ -325,6 +383,8 @@ def next_state(state, trigger, value, *, click, render, layer_values, window, st
             return None  # a list re-rendered with n_clicks=0
         from app.security.callbacks import BadInput
 
+        if trigger["type"] == "command-incident-back":
+            return states.select_incident(state, None), True
         if trigger["type"] == "command-incident-item":
             if not isinstance(trigger.get("id"), str) or not states.INCIDENT_ID.fullmatch(trigger["id"]):
                 raise BadInput("command-incident-item.id", "is not an incident id")
@@ -360,7 +420,7 @@ def map_click(state, click, render):
         return None
     asof = render_time(render)
     window = view.reads.Window(*resolved.state.time_window(asof))
-    step = view.make_step(resolved, asof, view.playback_cursor(window, render.get("index")))
+    step = view.make_step(resolved, asof, view.playback_cursor(window, render.get("index")), with_resources=False)
     layer_id = click.get("layerId") or ""
     if layer_id.startswith("incidents-points-") and click.get("index") is not None and click["index"] >= 0:
         incident_id = mapview.picked_incident_id(step, layer_id, int(click["index"]))
@@ -377,82 +437,52 @@ def map_click(state, click, render):
     return (states.drill_to(state, child), True) if child else None
 
 
-@callback(
-    Output(MAP_ID, "layers"),
-    Output(MAP_ID, "layerData"),
-    Output(MAP_ID, "fitBounds"),
-    Output("command-legend", "children"),
-    Output("command-crumbs", "children"),
-    Output("command-kpis", "children"),
-    Output("command-window-label", "children"),
-    Output("command-detail", "children"),
-    Output("command-problems", "children"),
-    Output("command-render", "data"),
-    Output("command-render-mark", "children"),
-    Output("command-player", "disabled"),
-    Output("command-player", "interval"),
-    Output("command-play", "children"),
-    Output("command-play", "data-playing"),
-    Output("command-cursor", "children"),
-    Input("command-state", "data"),
-    Input("command-play", "n_clicks"),
-    Input("command-speed", "value"),
-    Input("command-player", "n_intervals"),
-    Input("live-events", "data"),
-    State("command-render", "data"),
-    prevent_initial_call=True,
-)
-def render_step(state_data, _play, speed, _tick, live, render):
-    """Draw a state, a playback step or a live push; send only what changed."""
-    from app.command import panels, view
-    from app.command import state as states
-    from app.command.mapview import LIVE_LAYERS, TIME_LAYERS
-    from app.security.callbacks import (
-        ANY_JSON,
-        LIVE_STORE,
-        Enum,
-        Int,
-        MapOf,
-        Opt,
-        check,
-    )
+def render_step(state, trigger, _play, speed, _tick, live, render, size=None):
+    """The 17 render outputs of ``step`` for a new ``state`` (trigger ``command-state``), a playback
+    click or tick, a speed change or a live push.
 
-    state = states.CommandState.from_store(check(state_data, MapOf(ANY_JSON, 64), "command-state.data"), known_layers=known_layers())
-    check(render, render_shape(), "command-render.data")
+    The camera: with the map's size known (``command-map-size``, from assets/command.js), a step
+    that moves it sets the deck's ``viewState`` in the same response as the data, so deck.gl
+    draws once at the new place instead of once at the old place and once more when
+    ``fitBounds`` (applied by deckgl-dash after the data) moves it; the map reports its moves back
+    (``viewStateChange``) and stays free to pan. Without a size, ``fitBounds`` as before."""
+    from app.command import panels, view
+    from app.command.mapview import LIVE_LAYERS, TIME_LAYERS
+    from app.security.callbacks import LIVE_STORE, Enum, Int, Opt, Record, check
+
+    check(render, Opt(render_shape()), "command-render.data")
     check(speed, Opt(Enum(SPEEDS)), "command-speed.value")
     check(_play, Opt(Int(0)), "command-play.n_clicks")
     check(_tick, Opt(Int(0)), "command-player.n_intervals")
-    check(live, LIVE_STORE, "live-events.data")
+    check(live, LIVE_STORE, "command-live.data")
+    check(size, Opt(Record.of(w=Int(1, 100_000), h=Int(1, 100_000))), "command-map-size.data")
     lang = state.lang
-    trigger = ctx.triggered_id
-    render = dict(render or {})
+    render = dict(render or {"asof": view.pinned_now(dt.datetime.now(dt.timezone.utc)).isoformat()})  # no store: nothing drawn yet
     playing, index = bool(render.get("playing")), render.get("index")
     interval = int(TICK_MS / (speed or 1))
     only = None
     asof = render_time(render)
     if trigger == "command-speed":
-        return (*([no_update] * 12), interval, *([no_update] * 3))
+        return (*([no_update] * 12), interval, *([no_update] * 4))
     if trigger is None or (trigger == "command-play" and not _play):
-        return (*([no_update] * 16),)
-    if trigger == "command-state" and state_data.get("search") == render.get("search") and not playing:
-        return (*([no_update] * 16),)  # the page was just built for this state
+        return (*([no_update] * 17),)
     if trigger == "command-play":
         playing = not playing
         index = (index if index is not None and index < view.PLAYBACK_STEPS - 1 else -1) + 1 if playing else index
         only = TIME_LAYERS
     elif trigger == "command-player":
         if not playing:
-            return (*([no_update] * 16),)
+            return (*([no_update] * 17),)
         index = (index or 0) + 1
         if index >= view.PLAYBACK_STEPS:
             playing, index = False, None  # the replay reached now: back to live
             asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
         only = TIME_LAYERS
-    elif trigger == "live-events":
+    elif trigger == "command-live":
         seq = (live or {}).get("seq")
         fresh = [e for e in (live or {}).get("recent") or [] if e.get("type") == "incident.new"]
         if playing or state.window == "custom" or not fresh or seq == render.get("live_seq"):
-            return (*([no_update] * 16),)
+            return (*([no_update] * 17),)
         render["live_seq"] = seq
         asof = view.pinned_now(dt.datetime.now(dt.timezone.utc))
         only = LIVE_LAYERS
@@ -462,13 +492,18 @@ def render_step(state_data, _play, speed, _tick, live, render):
 
     resolved = view.resolve(state, strict=True)
     if resolved.area is None:
-        return (*([no_update] * 8), panels.problems_banner(resolved.state.problems, lang), *([no_update] * 7))
+        return (*([no_update] * 8), panels.problems_banner(resolved.state.problems, lang), *([no_update] * 8))
     window = view.reads.Window(*resolved.state.time_window(asof))
     cursor = view.playback_cursor(window, index)
-    step = compose(resolved, asof, previous=render.get("digests"), cursor=cursor, only=only, lang=lang)
+    step = compose(resolved, asof, previous=render.get("digests"), cursor=cursor, only=only, lang=lang,
+                   map_px=(size["w"], size["h"]) if size else None)
     token = render_token(resolved, index)
     fit_key = f"{resolved.area['code']}|{resolved.state.incident or '-'}"
-    fit = view.fit_for(step["step"], step["route"]) if fit_key != render.get("fit") else no_update
+    fit = camera = no_update
+    if fit_key != render.get("fit"):
+        fit = view.fit_for(step["step"], step["route"])
+        if size and fit is not None:
+            camera, fit = view.reads.view_for_bounds(fit["bounds"], (size["w"], size["h"])), no_update
     render.update(asof=asof.isoformat(), digests=step["digests"], index=index, playing=playing, fit=fit_key, zoom=step["step"].zoom,
                   search=resolved.state.to_store()["search"] if only is None else render.get("search"))
     full = only is None
@@ -481,7 +516,8 @@ def render_step(state_data, _play, speed, _tick, live, render):
         html.Ol(panels.breadcrumbs(resolved.path, lang, resolved.state.incident), className="crumbs") if full else no_update,
         step["kpis"],
         step["window_label"],
-        view.side_panels(resolved, step["step"], step["summary"], lang) if full else no_update,
+        # A live push also refreshes the lists (a grid's new incident is listed at once), not an incident's detail.
+        view.side_panels(resolved, step["step"], step["summary"], lang) if full or (trigger == "command-live" and not resolved.state.incident) else no_update,
         panels.problems_banner(resolved.state.problems, lang) if full else no_update,
         render,
         token,
@@ -490,7 +526,64 @@ def render_step(state_data, _play, speed, _tick, live, render):
         t("command.playback.pause" if playing else "command.playback.play", lang),
         "true" if playing else "false",
         cursor_text,
+        camera,
     )
+
+
+@callback(
+    Output("command-orders", "children"),
+    Output("command-orders-page", "data"),
+    Input("command-orders-prev", "n_clicks"),
+    Input("command-orders-next", "n_clicks"),
+    State("command-orders-page", "data"),
+    State("command-state", "data"),
+    prevent_initial_call=True,
+)
+def orders_page(_previous, _next, paging, current):
+    """Another page of a grid's work orders (the window the list was built for)."""
+    from app.command import data as reads
+    from app.command import panels, view
+    from app.security.access import current_viewer
+    from app.security.callbacks import BadInput, Int, Opt, Record, Text, check, iso_time
+
+    check(_previous, Opt(Int(0)), "command-orders-prev.n_clicks")
+    check(_next, Opt(Int(0)), "command-orders-next.n_clicks")
+    check(paging, Record.of(area=Text(15, r"[0-9]{6,15}"), page=Int(0, 100_000), start=Text(64), end=Text(64)), "command-orders-page.data")
+    start, end = iso_time(paging["start"], "command-orders-page.data.start"), iso_time(paging["end"], "command-orders-page.data.end")
+    if not start < end or end - start > dt.timedelta(days=92):
+        raise BadInput("command-orders-page.data", "is not a window of at most 92 days")
+    state = CommandState.from_store(current, known_layers=known_layers())
+    resolved = view.resolve(state, strict=True)
+    if resolved.area is None or resolved.area["code"] != paging["area"]:
+        return no_update, no_update  # the view moved on meanwhile
+    window = reads.Window(start, end)
+    total = reads.summary(paging["area"], window)["workorders"]["total"]
+    pages = max(1, -(-total // reads.ORDERS_PER_PAGE))
+    page = min(max(0, paging["page"] + (1 if ctx.triggered_id == "command-orders-next" else -1)), pages - 1)
+    frame = reads.work_orders_in(paging["area"], window, page, current_viewer())
+    return panels.work_order_page(frame, total, state.lang, page=page, per_page=reads.ORDERS_PER_PAGE), {**paging, "page": page}
+
+
+# Live events reach the render only when a new incident came: the only event it redraws for.
+# Every event of the shell's stream (lifecycle steps, readings, data versions: about one a second
+# with a feed running) would otherwise cost every open console a callback request, and the load
+# test (bench/load.py) showed those requests, not the drill, saturating the server at 50 sessions.
+clientside_callback(
+    """
+    function(live, previous) {
+        var none = window.dash_clientside.no_update;
+        if (!live || !live.recent) { return none; }
+        var fresh = live.recent.filter(function (event) { return event && event.type === "incident.new"; });
+        var known = previous && previous.last ? previous.last.id : null;
+        if (!fresh.length || fresh[0].id === known) { return none; }
+        return {seq: live.seq, recent: fresh.slice(0, 50), last: fresh[0]};
+    }
+    """,
+    Output("command-live", "data"),
+    Input("live-events", "data"),
+    State("command-live", "data"),
+    prevent_initial_call=True,
+)
 
 
 # The URL follows the state: a new history entry per step (not through dcc.Location, whose

@@ -58,40 +58,23 @@ def records_section(records: dict[str, int], lang: str) -> html.Section:
     )
 
 
-def freshness_badge(row, lang: str) -> html.Span:
-    return html.Span(t(f"freshness.{row.freshness}", lang), className=f"badge badge--{row.freshness}")
-
-
 def catalogue_section(catalogue, lang: str) -> html.Section:
-    from queries.vocab import SHARING_TYPES, UPDATE_CYCLES
+    """The resource catalogue with every dataset's freshness (the table of ``app.catalog.view``,
+    which /catalog shows with the rule and the panels reading each dataset: linked for those who may open it)."""
+    from app.catalog.view import dataset_table
+    from app.security.access import current_viewer
 
     title = html.H2(t("catalogue.title", lang), className="section-title")
     if catalogue.empty:
         return html.Section([title, html.P(t("catalogue.empty", lang), className="muted")], className="panel")
-    columns = ("name", "provider", "sharing", "cycle", "last_update", "rows", "freshness")
-    head = html.Thead(html.Tr([html.Th(t(f"catalogue.col.{c}", lang), className=f"col-{c}") for c in columns]))
-    body_rows = []
-    for row in catalogue.itertuples(index=False):
-        name = (row.name_en if lang == "en" and row.name_en else row.name)
-        provider = (row.provider_en if lang == "en" and row.provider_en else row.provider)
-        body_rows.append(
-            html.Tr(
-                [
-                    html.Td([html.Div(name, className="dataset-name"), html.Div(row.code, className="dataset-code")]),
-                    html.Td(provider),
-                    html.Td(term_name(SHARING_TYPES, row.sharing_type, lang)),
-                    html.Td(term_name(UPDATE_CYCLES, row.update_cycle, lang)),
-                    html.Td(local_time(row.last_update_at, lang), className="num"),
-                    html.Td(f"{int(row.row_count):,}", className="num"),
-                    html.Td(freshness_badge(row, lang)),
-                ],
-                className="is-stale" if row.freshness == "stale" else None,
-            )
-        )
     stale = int((catalogue["freshness"] == "stale").sum())
-    summary = html.Span(t("catalogue.summary", lang, total=len(catalogue), stale=stale), className="section-note")
+    note = [html.Span(t("catalogue.summary", lang, total=len(catalogue), stale=stale), className="section-note")]
+    viewer = current_viewer()
+    if viewer is not None and viewer.can("view_catalog"):
+        note.append(dcc.Link(t("catalog.link.full", lang), href=f"/catalog?lang={lang}", className="section-link", id="home-catalog-link"))
     return html.Section(
-        [html.Div([title, summary], className="section-head"), html.Div(html.Table([head, html.Tbody(body_rows)], className="data-table"), className="table-scroll")],
+        [html.Div([title, html.Div(note, className="section-notes")], className="section-head"),
+         html.Div(dataset_table(catalogue, lang), className="table-scroll")],
         className="panel",
     )
 
@@ -218,8 +201,16 @@ def update_live_list(live, seed, shown_version):
     return live_items(seed_items, live, lang, viewer), version
 
 
-def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = None) -> html.Div:
+def scope_label(scope: list[dict], lang: str) -> str:
+    """The areas a restricted viewer's counts cover, by name."""
+    names = [(area["name_en"] if lang == "en" and area.get("name_en") else area["name"]) for area in scope]
+    return t("home.scope", lang, areas=t("home.scope.separator", lang).join(names))
+
+
+def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = None, scope: list[dict] | None = None) -> html.Div:
     facts = []
+    if scope:
+        facts.append(html.Div(html.Span(scope_label(scope, lang), className="fact-value", id="home-scope"), className="fact"))
     if data_version is not None:
         facts.append(html.Div([html.Span(t("home.data_version", lang), className="fact-label"), html.Span(f"v{data_version}", className="fact-value", id="home-data-version")], className="fact"))
     if read_at is not None:
@@ -234,17 +225,19 @@ def page_heading(lang: str, data_version=None, read_at: dt.datetime | None = Non
 
 
 def layout(lang=None, **_query):
+    """The overview; a viewer limited to areas gets the counts and incidents of their areas (all of
+    them, a union), named in the heading."""
     from app.security.access import current_viewer
-    from queries.bus import latest_incident_events
-    from queries.overview import overview
+    from queries.overview import latest_incidents, overview
 
     lang = current_lang(lang)
     read_at = dt.datetime.now(dt.timezone.utc)
+    viewer = current_viewer()
+    areas = viewer.areas if viewer is not None else ()
     try:
         with current_context().read_engine.connect() as conn:
-            data = overview(conn, now=read_at)
-            viewer = current_viewer()
-            latest = [payload for payload in (for_viewer(event.payload, viewer) for event in latest_incident_events(conn, LIVE_LIST_LENGTH))
+            data = overview(conn, now=read_at, areas=areas)
+            latest = [payload for payload in (for_viewer(event.payload, viewer) for event in latest_incidents(conn, LIVE_LIST_LENGTH, areas))
                       if payload is not None]
     except Exception as exc:  # noqa: BLE001 - the page stays up and says why it is empty
         message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
@@ -258,8 +251,8 @@ def layout(lang=None, **_query):
             ],
             className="page page-home",
         )
-    sections = [page_heading(lang, data["data_version"], read_at)]
-    if sum(data["areas_by_level"].values()) == 0 and sum(data["records"].values()) == 0:
+    sections = [page_heading(lang, data["data_version"], read_at, data["scope"])]
+    if not data["scope"] and sum(data["areas_by_level"].values()) == 0 and sum(data["records"].values()) == 0:
         sections.append(
             html.Section([html.H2(t("home.empty.title", lang), className="section-title"), html.P(t("home.empty.body", lang))], className="panel panel--empty")
         )

@@ -15,13 +15,15 @@ export to be traceable, and personal data shown only to those who need it. The p
 * ``headers``   — Content-Security-Policy (self only; Dash's inline script by hash), frame-ancestors,
   nosniff, referrer policy; CSRF: state-changing requests must come from our own origin (and the
   log-in form carries a token).
-* ``audit``     — the append-only audit log (who, when, from where, what) and its admin view.
+* ``audit``     — the append-only audit log (who, when, from where, what) and its admin view;
+  entries of requests served while the database is away wait in a bounded buffer.
 
 Roles (``queries.auth.ROLES``): ``wall`` (a device: read-only, walls only), ``leader`` (overview,
 briefing, command view without personal data), ``commander`` (+ incident personal data, wall
 emergency switch/acknowledge), ``analyst`` (+ studio and catalogue: edits specs), ``admin``
 (everything, users and the audit log). A user may be restricted to areas (a district's staff see
-their district): ``Identity.areas`` holds area-code prefixes, empty = the whole city.
+their district): ``Identity.areas`` holds area-code prefixes, empty = the whole city; several are a
+union (``queries.auth.areas_within`` / ``records_within`` in SQL, ``Identity.may_see_area`` here).
 """
 from __future__ import annotations
 

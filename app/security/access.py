@@ -25,11 +25,12 @@ The table
     any other Flask route                 deny
 
 ``DASH_PAGES``: ``/`` view_overview, ``/command`` view_command, ``/wall`` and ``/wall/<wall_id>``
-view_wall, ``/404`` (the not-found page) person. A registered page missing here is denied.
+view_wall, ``/studio`` edit_specs, ``/catalog`` view_catalog, ``/404`` (the not-found page) person. A registered page missing here is denied.
 
 ``CALLBACK_OUTPUTS``: a callback needs the capability of every component it writes to, decided
 from the registered callback's output ids (never from what the client says): ``command-*``
 view_command, ``wall-*`` (and pattern ids of type ``wall-*``) view_wall, ``home-*`` view_overview,
+``studio-*`` edit_specs, ``catalog-*`` view_catalog,
 ``shell-*``, ``live-events`` and Dash's ``_pages_*`` any — the page router also needs the page
 of the pathname it is asked to render. An output id matching no prefix: deny.
 
@@ -54,7 +55,12 @@ header (they carry a CSRF token).
 Outages: when the database does not answer, a session cannot be checked. A session this process
 checked before keeps its identity (held per process, only for this case); any other validly signed
 session within its idle time gets the least privilege, a wall's (``view_wall``), so video walls
-keep running; bearer tokens and everything else get 503 until the database answers.
+keep running; bearer tokens and everything else get 503 until the database answers. Audit entries of such
+requests (page views, refusals) wait in memory and are written when the database answers again
+(``app.security.audit``).
+
+The menu (``app.shell``) offers only what the caller may open: ``may_open(identity, path, page)``
+applies this same table to a menu entry.
 """
 from __future__ import annotations
 
@@ -124,12 +130,16 @@ DASH_PAGES: dict[str, str] = {
     "/command": "view_command",
     "/wall": "view_wall",
     "/wall/<wall_id>": "view_wall",
+    "/studio": "edit_specs",
+    "/catalog": "view_catalog",
     "/404": PERSON,
 }
 CALLBACK_OUTPUTS: tuple[tuple[str, str], ...] = (
     ("command-", "view_command"),
     ("wall-", "view_wall"),
     ("home-", "view_overview"),
+    ("studio-", "edit_specs"),
+    ("catalog-", "view_catalog"),
     ("shell-", ANY),
     ("live-events", ANY),
     ("_pages_", ANY),
@@ -235,6 +245,24 @@ def callback_needs(key: str) -> set[str]:
     return {output_need(component) for component in output_ids(key)}
 
 
+def menu_need(path: str, page: dict | None = None) -> str:
+    """What opening ``path`` needs: a route of ``ROUTES`` (a server page), else the Dash page
+    ``page`` (its ``path_template`` or ``path`` in ``DASH_PAGES``); anything else: deny."""
+    for route in ROUTES:
+        if route.methods and "GET" not in route.methods:
+            continue
+        if re.fullmatch(_regex(route.pattern), path, re.DOTALL):
+            return route.need if route.need not in (CALLBACK, DASH_PAGE) else DENY
+    if page is not None:
+        return DASH_PAGES.get(page.get("path_template") or page["path"], DENY)
+    return DENY
+
+
+def may_open(identity: Identity | None, path: str, page: dict | None = None) -> bool:
+    """Whether ``identity`` may open the page at ``path`` (``page``: its Dash registry entry)."""
+    return allowed(identity, menu_need(path, page))
+
+
 def allowed(identity: Identity | None, need: str) -> bool:
     if need == PUBLIC:
         return True
@@ -338,6 +366,10 @@ def resolve_identity() -> Identity | None:
         flask.g.cityops_identity = identity
         return identity
     state.database_failed_at = None
+    if identity is not None and identity.via in ("session", "device", "token"):
+        from app.security.audit import flush_pending
+
+        flush_pending()  # the database checked this caller: audit entries kept during an outage go out now
     if identity is not None and identity.via in ("session", "device"):
         key = _session_key()
         if key is not None:
@@ -634,8 +666,11 @@ def _server_error(error):
 def register_access(dash_app) -> None:
     """Install the enforcement hook (after every other ``before_request`` of ``create_app``: Dash's
     own set-up runs first, so ``callback_map`` is complete) and the error handlers."""
+    from app.security.audit import register_audit
+
     server = dash_app.server
     server.extensions[EXTENSION_KEY] = AccessState(dash_app)
+    register_audit(server)
     server.before_request(enforce)
     server.register_error_handler(HTTPException, _http_error)
     server.register_error_handler(500, _server_error)

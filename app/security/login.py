@@ -4,11 +4,15 @@
   token (``identity.csrf_token``). ``next`` is followed only when it is a local path (``/…``, not
   ``//host`` or ``http://…``); anything else sends the user to ``/``.
 * ``POST /login`` — the CSRF token must match the session's (400 otherwise); then
-  ``queries.auth.verify_login``: success starts a fresh session (``identity.start_session``),
+  ``queries.auth.verify_login`` with the client's address (``identity.remote_addr``: the peer, or
+  the client a trusted proxy names): success starts a fresh session (``identity.start_session``),
   writes ``login`` to the audit log and redirects (303) to ``next``; a wrong name or password gives
   one generic message with 401 and writes ``login_failed`` (the attempted name in ``detail``, never
-  the password); a locked account gives 429 with ``Retry-After`` and the time it unlocks.
-  The failure counter is committed even though the check fails (the back-off must count it).
+  the password), the same for a name no account has; a name or an address in back-off (the rule:
+  ``queries.auth``, per name *and address*, and per address — a guesser elsewhere cannot lock a
+  user out of their own workstation) gives 429 with ``Retry-After`` and the time it ends, the same
+  for names with and without an account. The failure counts are committed even though the check
+  fails (the back-off must count them).
   The database away: 503 with ``Retry-After``. ``login`` is written before the session starts (a
   log-in that cannot be traced does not happen); a ``login_failed`` that cannot be written is
   logged and refuses nothing more.
@@ -146,7 +150,7 @@ def login_submit():
 
     from app.security import identity_for
     from app.security.audit import audit
-    from app.security.identity import start_session
+    from app.security.identity import remote_addr, start_session
     from queries.auth import BadCredentials, LockedOut, verify_login
 
     form = flask.request.form
@@ -168,7 +172,7 @@ def login_submit():
         try:
             with current_context().engine.begin() as conn:
                 try:
-                    account = verify_login(conn, name, password)
+                    account = verify_login(conn, name, password, address=remote_addr())
                 except (BadCredentials, LockedOut) as exc:
                     failure = exc
         except SQLAlchemyError:
@@ -234,10 +238,14 @@ def configure_session_cookie(server: flask.Flask, settings) -> None:
 
 
 def register_login(server: flask.Flask) -> None:
-    """The log-in routes and the session cookie's flags (after ``app.context.install``)."""
+    """The log-in routes, the session cookie's flags and the trusted proxies (after ``app.context.install``)."""
     from app.context import EXTENSION_KEY
 
-    configure_session_cookie(server, server.extensions[EXTENSION_KEY].settings)
+    from app.security.identity import configure_proxies
+
+    settings = server.extensions[EXTENSION_KEY].settings
+    configure_session_cookie(server, settings)
+    configure_proxies(server, settings)  # CITYOPS_TRUSTED_PROXIES: a wrong value stops the start here
     server.add_url_rule(LOGIN_PATH, "login_form", login_form, methods=["GET"])
     server.add_url_rule(LOGIN_PATH, "login_submit", login_submit, methods=["POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])

@@ -41,10 +41,13 @@ def _incident_bounds(lon: float, lat: float, at: dt.datetime):
             [max(lon, resources["lon"].max()) + pad, max(lat, resources["lat"].max()) + pad]]
 
 
-def map_props(panel, ctx, previous: dict | None = None) -> tuple[dict, dt.datetime | None]:
-    """``({"layers", "layerData", "fitBounds", "digests"}, data time)`` for one refresh of a map panel.
+def map_props(panel, ctx, previous: dict | None = None, only=None) -> tuple[dict, dt.datetime | None]:
+    """``({"layers", "layerData", "initialViewState", "digests"}, data time)`` for one refresh of a map panel.
 
     ``previous`` holds the digests the browser already has, so unchanged layer data is not resent.
+    ``only`` (a live push): render just these layers (those reading what the push changed) and
+    leave the others as the browser has them; the ``layers`` prop is then None (unchanged). When
+    one of them was not on the map before (empty until now), every layer is rendered.
     """
     settings = current_context().settings
     incident = ctx.emergency if getattr(panel, "follow_incident", False) and ctx.emergency and ctx.emergency.get("lon") is not None else None
@@ -61,9 +64,26 @@ def map_props(panel, ctx, previous: dict | None = None) -> tuple[dict, dt.dateti
     view = view_for(bounds, ctx.panel_px, ctx.scale)
     step = mapview.Step(area, window, {}, view["zoom"], point, now=ctx.now)
     layers = [name for name in panel.layers if name != "route" or point is not None]
+    if only is not None and previous:
+        rendered = mapview.render_layers(layers, step, ctx.lang, settings, only=only)
+        known = set(previous.get("ids") or ())
+        if all(layer.id in known for layer in rendered):
+            _, changes, digests = mapview.split_for_update(rendered, previous, complete=False)
+            return {"layers": None, "layerData": changes, "digests": digests, "initialViewState": view}, None
     rendered = mapview.render_layers(layers, step, ctx.lang, settings)
     layers_prop, changes, digests = mapview.split_for_update(rendered, previous)
     return {"layers": layers_prop, "layerData": changes, "digests": digests, "initialViewState": view}, None
+
+
+def touched_layers(panel, tables: set[str], datasets: set[str], datasets_of) -> set[str]:
+    """The panel's layers that read a table or a dataset a live push named (``datasets_of``:
+    tables → catalogue datasets, the wall's cached read)."""
+    touched = set()
+    for name in panel.layers:
+        layer_tables = set(LAYER_TABLES.get(name, ()))
+        if layer_tables & tables or (datasets and set(datasets_of(layer_tables)) & datasets):
+            touched.add(name)
+    return touched
 
 
 def view_for(bounds, panel_px: tuple[int, int], scale: float = 1.0) -> dict:

@@ -42,11 +42,20 @@ _STALE_READS: contextvars.ContextVar[list | None] = contextvars.ContextVar("wall
 
 
 @contextlib.contextmanager
-def collect_stale_reads():
+def collect_stale_reads(slot: str | None = None):
+    """The stale reads of the panel built inside, and with ``slot`` (``wall:WALL/SCENE/PANEL``)
+    its reads keep one last good value per query (``queries.cache`` ``last_good_slot``) instead
+    of one per minute of their moving windows."""
+    from queries.cache import QueryCache
+
     reads: list[dt.datetime] = []
     token = _STALE_READS.set(reads)
     try:
-        yield reads
+        if slot is None:
+            yield reads
+        else:
+            with QueryCache.last_good_slot(slot):
+                yield reads
     finally:
         _STALE_READS.reset(token)
 
@@ -197,17 +206,33 @@ class KpiPanel(WallPanel):
             arrow = {"up": "▲", "down": "▼", "flat": "="}[direction]
             changes.append(html.Span([t(f"wall.kpi.vs_{name}", lang), f" {arrow} {abs(change):.1f}%"],
                                      className=f"wall-kpi-change is-{'good' if good else 'bad'}"))
+        warn, alarm, status = panel_limits(panel, row, value)
         limits = []
-        for key, threshold in (("warn", row.get("warn_threshold")), ("alarm", row.get("alarm_threshold"))):
-            if threshold is not None and not pd.isna(threshold):
-                limits.append(html.Span(t(f"wall.kpi.{key}", lang, value=format_number(float(threshold), panel.decimals)), className=f"wall-kpi-limit is-{key}"))
+        for key, threshold in (("warn", warn), ("alarm", alarm)):
+            if threshold is not None:
+                limits.append(html.Span(t(f"wall.kpi.{key}", lang, value=format_number(threshold, panel.decimals)), className=f"wall-kpi-limit is-{key}"))
+        colours = panel.colors
+        colour = None if colours is None else {"ok": colours.line, "warn": colours.warn, "alarm": colours.alarm}.get(status)
         content = html.Div([
-            html.Div([html.Span(format_number(value, panel.decimals), className="wall-kpi-number"),
+            html.Div([html.Span(format_number(value, panel.decimals), className="wall-kpi-number", style={"color": colour} if colour else None),
                       html.Span(row.get("unit") or "", className="wall-kpi-unit")], className="wall-kpi-value"),
             # One threshold only, the one that matters now: the alarm line once past it, else the warn line.
-            html.Div(changes + (limits[-1:] if row["status"] == "alarm" else limits[:1]), className="wall-kpi-changes"),
-        ], className=f"wall-kpi is-{row['status']}")
+            html.Div(changes + (limits[-1:] if status == "alarm" else limits[:1]), className="wall-kpi-changes"),
+        ], className=f"wall-kpi is-{status}")
         return Built(content, as_utc(row["ts"]), [row["dataset_code"]] if row.get("dataset_code") else self.datasets(panel))
+
+
+def panel_limits(panel, meta: dict, value: float | None = None) -> tuple[float | None, float | None, str]:
+    """(warn, alarm, status of ``value``): the panel's own thresholds (wall spec) where it sets
+    them, else the indicator catalogue's."""
+    from queries.indicators import threshold_status
+
+    own = getattr(panel, "thresholds", None)
+    warn = own.warn if own is not None and own.warn is not None else _number(meta.get("warn_threshold"))
+    alarm = own.alarm if own is not None and own.alarm is not None else _number(meta.get("alarm_threshold"))
+    if own is None and "status" in meta:
+        return warn, alarm, meta["status"]
+    return warn, alarm, threshold_status(value, meta.get("good_direction") or "neutral", warn, alarm)
 
 
 class TrendPanel(WallPanel):
@@ -238,9 +263,11 @@ def trend_image(series: pd.DataFrame, meta: dict, ctx: PanelContext, panel) -> h
     width, height = ctx.panel_px
     times = [as_utc(v).astimezone(BEIJING) for v in series["ts"]] if not series.empty else []
     values = [None if pd.isna(v) else float(v) for v in series["value"]] if not series.empty else []
-    svg = trend_svg(times, values, width=width, height=max(60, height - 70), warn=_number(meta.get("warn_threshold")),
-                    alarm=_number(meta.get("alarm_threshold")), labels=(t("wall.trend.warn", ctx.lang), t("wall.trend.alarm", ctx.lang)),
-                    time_format="%H:%M" if panel.window == "24h" else "%m-%d")
+    warn, alarm, _ = panel_limits(panel, meta)
+    colours = panel.colors.model_dump() if getattr(panel, "colors", None) is not None else None
+    svg = trend_svg(times, values, width=width, height=max(60, height - 70), warn=warn, alarm=alarm,
+                    labels=(t("wall.trend.warn", ctx.lang), t("wall.trend.alarm", ctx.lang)),
+                    time_format="%H:%M" if panel.window == "24h" else "%m-%d", chart=getattr(panel, "chart", "area"), colours=colours)
     return html.Img(src=svg_data_uri(svg), className="wall-trend-chart", alt="")
 
 
@@ -561,11 +588,16 @@ class MapPanel(WallPanel):
         tables = {table for layer in panel.layers for table in LAYER_TABLES.get(layer, ())}
         return datasets_of(tables)
 
-    def build(self, panel, ctx, previous: dict | None = None):
+    def build(self, panel, ctx, previous: dict | None = None, only=None):
         from app.wall.maps import map_props
 
-        props, _ = map_props(panel, ctx, previous)
+        props, _ = map_props(panel, ctx, previous, only)
         return Built(props, None, self.datasets(panel))
+
+    def touched_layers(self, panel, tables: set[str], datasets: set[str]) -> set[str]:
+        from app.wall.maps import touched_layers
+
+        return touched_layers(panel, tables, datasets, datasets_of)
 
 
 PANEL_CLASSES: tuple[type[WallPanel], ...] = (

@@ -2,10 +2,16 @@
 
 The layout holds every scene of the spec (the carousel's and the emergency one) stacked on one
 stage; the browser shows one at a time and cross-fades (assets/wall.js), so a scene change never
-reloads anything. A refresh step (``refresh``) runs on each tick, on each live event and when
-the shown scene changes: it rebuilds only the panels that are visible or next, and only those
-whose interval passed or whose datasets just changed. A panel whose query fails keeps its last
-content and is marked stale with the time of the data it still shows.
+reloads anything. A refresh step (``refresh``) runs on each beat (every ``TICK_MS``), on live
+events (coalesced by the browser: at most one refresh in flight, a live-triggered one at most
+every ``LIVE_COALESCE_MS``) and when the shown scene changes. It rebuilds only panels of the
+scene on screen (and the emergency scene while there is one), and only those whose interval
+passed, whose data a live event touched or whose screen size changed. The next scene is filled
+once, so that it never appears empty, and otherwise refreshed only when it is about to show
+(the browser says ``soon`` ``PREROLL_S`` before the switch); what live events touched in it
+meanwhile is remembered (``dirty``) and rebuilt then. A push thus costs the panels on screen,
+not the next scene's maps. A panel whose query fails keeps its last content and is marked stale
+with the time of the data it still shows.
 """
 from __future__ import annotations
 
@@ -27,7 +33,10 @@ from queries.cache import DatabaseUnavailable, database_unavailable, error_text
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 5000
+TICK_MS = 5000  # the beat: due panels are rebuilt, the alarm banner's minutes move on
+LIVE_COALESCE_MS = 2000  # live events refresh at most this often (leading and trailing edge)
+PREROLL_S = 10  # the next scene refreshes this long before it shows
+IN_FLIGHT_MAX_MS = 30_000  # a refresh without an answer this long no longer holds the next one back
 FRESHNESS_ORDER = {"fresh": 0, "unknown": 1, "late": 2, "stale": 3}
 
 
@@ -48,15 +57,14 @@ def load_wall(wall_id: str) -> LoadedWall:
 
     Raises ``queries.specs.store.UnknownWall``; with the database unreachable, the shipped file.
     """
-    from queries.specs.files import shipped_walls
-    from queries.specs.store import UnknownWall, effective_wall
+    from queries.specs.store import UnknownWall
     from queries.wall import area_or_root
 
     context = current_context()
     viewer = current_viewer()
     try:
         with context.read_engine.connect() as conn:
-            effective = effective_wall(conn, wall_id, context.settings)
+            effective = _effective_wall(conn, wall_id, context.settings)
             area = area_or_root(conn, effective.spec.area)
             if not may_see_area(viewer, area["code"]):  # a district's staff see their district
                 area = next((own for own in (_known_area(conn, code) for code in viewer.areas) if own is not None), area)
@@ -65,7 +73,7 @@ def load_wall(wall_id: str) -> LoadedWall:
         raise
     except Exception as exc:  # the database is away: show the shipped scenes, panels will say stale
         _log_failure("wall %s: database unreachable, using the shipped spec", wall_id, exc=exc)
-        shipped = shipped_walls(context.settings)
+        shipped = _shipped_walls(context.settings)
         if wall_id not in shipped:
             raise UnknownWall(wall_id) from None
         spec = shipped[wall_id]
@@ -74,6 +82,41 @@ def load_wall(wall_id: str) -> LoadedWall:
             code = viewer.areas[0]
         # "fallback": not what the database says, only what can be shown without it (never re-laid out to).
         return LoadedWall(spec, None, "fallback", {"code": code, "level": "city", "name": "", "name_en": None, "parent_code": None})
+
+
+SHIPPED_KEY = "cityops.wall.shipped"  # on the Flask app: (the files' stamp, their specs)
+
+
+def _shipped_walls(settings) -> dict:
+    """``queries.specs.files.shipped_walls``, parsed again only when a file of the folder changed
+    (name, size, modification time): every refresh of every wall asks, and parsing and checking
+    the YAML took half of a live refresh. Kept on the app, not in the module."""
+    import flask
+
+    from queries.specs.files import SHIPPED_FOLDERS, default_specs_dir, shipped_walls
+
+    folder = default_specs_dir(settings) / SHIPPED_FOLDERS["wall"]
+    try:
+        stamp = tuple(sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size) for entry in folder.iterdir() if entry.is_file()))
+    except OSError:
+        return shipped_walls(settings)  # no folder (or unreadable): as it says
+    held = flask.current_app.extensions.get(SHIPPED_KEY)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    specs = shipped_walls(settings)
+    flask.current_app.extensions[SHIPPED_KEY] = (stamp, specs)
+    return specs
+
+
+def _effective_wall(conn, wall_id: str, settings):
+    """``queries.specs.store.effective_wall`` with the shipped files from ``_shipped_walls``."""
+    from queries.specs.store import EffectiveSpec, effective_wall, published_spec
+
+    if published_spec(conn, "wall", wall_id) is None:
+        shipped = _shipped_walls(settings)
+        if wall_id in shipped:
+            return EffectiveSpec(shipped[wall_id], None, "file")
+    return effective_wall(conn, wall_id, settings)  # the published version, or UnknownWall with the known ids
 
 
 def _known_area(conn, code: str) -> dict | None:
@@ -170,16 +213,20 @@ def wall_root(wall: LoadedWall, lang: str) -> html.Div:
         "scenes": [{"id": s.id, "dwell": s.dwell, "title": s.title.get(lang) if s.title else ""} for s in scenes],
         "emergency": spec.emergency.id if spec.emergency else None,
         "canvas": [spec.canvas.width, spec.canvas.height],
+        "timing": {"tick_ms": TICK_MS, "coalesce_ms": LIVE_COALESCE_MS, "preroll_s": PREROLL_S, "in_flight_max_ms": IN_FLIGHT_MAX_MS},
     }
     style = {"--canvas-w": spec.canvas.width, "--canvas-h": spec.canvas.height, "--cols": spec.grid.columns, "--rows": spec.grid.rows, "--gap": spec.grid.gap}
     first = scenes[0].id
     return html.Div([
         dcc.Store(id="wall-config", data=config),
-        dcc.Store(id="wall-active", data={"scene": first, "next": scenes[1].id if len(scenes) > 1 else first}),
+        dcc.Store(id="wall-active", data={"scene": first, "next": scenes[1].id if len(scenes) > 1 else first, "soon": False}),
         dcc.Store(id="wall-emergency", data=None),
         dcc.Store(id="wall-panels", data={}),
         dcc.Store(id="wall-viewport", data=None),
-        dcc.Interval(id="wall-tick", interval=TICK_MS, n_intervals=0),
+        # Set by assets/wall.js only (the refresh's triggers, one refresh in flight at a time):
+        # the beat's count, and the live-events store as of the last live-triggered refresh.
+        dcc.Store(id="wall-beat", data=0),
+        dcc.Store(id="wall-live", data=None),
         html.Div(
             [_scene(wall, scene, lang, active=scene.id == first, emergency=False) for scene in scenes]
             + ([_scene(wall, spec.emergency, lang, active=False, emergency=True)] if spec.emergency else []),
@@ -324,15 +371,20 @@ def refresh(*, config: dict, active: dict | None, viewport: dict | None, live: d
         return {"respec": wall_root(wall, lang)}
     spec = wall.spec
     area = wall.area
-    visible = {(active or {}).get("scene"), (active or {}).get("next")}
+    active = active or {}
+    # On screen: the shown scene, the emergency scene while there is one, and the next scene once
+    # it is about to show. The next scene otherwise only gets its first fill.
+    shown = {active.get("scene")}
+    upcoming = active.get("next")
+    if active.get("soon"):
+        shown.add(upcoming)
     if new_emergency and spec.emergency:
-        visible.add(spec.emergency.id)
+        shown.add(spec.emergency.id)
     events = new_events(live, state.get("live_seq"))
     touched_tables, touched_datasets = _event_touches(events)
     screen = _screen_canvas(viewport)
     scale = float(viewport["u"]) if screen else 1.0
     screen_key = [scale, *(round(v) for v in screen)] if screen else [scale]
-    scale_changed = screen_key != state.get("screen")
 
     try:
         freshness = _freshness_by_dataset(now)
@@ -342,35 +394,49 @@ def refresh(*, config: dict, active: dict | None, viewport: dict | None, live: d
 
     results: dict[str, dict] = {name: {} for name in ("body", "meta", "panel", "map")}
     for scene in spec.all_scenes():
-        if scene.id not in visible:
-            continue
+        on_screen = scene.id in shown
+        if not on_screen and scene.id != upcoming and not events:
+            continue  # neither shown nor next, and nothing to remember for it
         is_emergency = spec.emergency is not None and scene.id == spec.emergency.id
-        scene_datasets = _scene_datasets(scene)
+        scene_datasets = None  # read when a panel of the scene is built (the footer lists them)
         for panel in scene.panels:
             key = panel_key(scene.id, panel.id)
             kind = get_panel(panel.type)
             previous = panels_state.get(key) or {}
+            built_before = bool(previous.get("built"))
+            touched = (
+                bool(touched_datasets & set(previous.get("datasets") or ()))
+                or bool(touched_tables & set(kind.tables))
+                or bool(panel.type == "map" and touched_tables & {"incidents"} and any(name.startswith("incident") for name in panel.layers))
+            )
+            if not on_screen and (built_before or scene.id != upcoming):
+                # Not on screen: what a live event changed in it is rebuilt when it is about to show.
+                if touched and built_before and not previous.get("dirty"):
+                    panels_state[key] = {**previous, "dirty": True}
+                continue
             interval = panel.refresh or kind.refresh_s
-            due = (
-                not previous.get("built")
+            whole = (  # rebuilt from scratch
+                not built_before
                 or now_epoch - previous.get("at", 0) >= interval
                 or (not previous.get("ok", True))
-                or bool(touched_datasets & set(previous.get("datasets") or ()))
-                or bool(touched_tables & set(kind.tables))
-                or (panel.type == "map" and touched_tables & {"incidents"} and any(name.startswith("incident") for name in panel.layers))
-                or (panel.type in ("map", "trend") and scale_changed)
+                or bool(previous.get("dirty"))
+                or (panel.type in ("map", "trend") and previous.get("screen") != screen_key)
                 or (is_emergency and emergency_changed)
             )
-            if not due:
+            if not whole and not touched:
                 continue
+            # A map touched by a push redraws only the layers that read what changed.
+            only = kind.touched_layers(panel, touched_tables, touched_datasets) if panel.type == "map" and not whole else None
+            if scene_datasets is None:
+                scene_datasets = _scene_datasets(scene)
             panel_area = area if panel.area is None else _area(panel.area) or area
             if not may_see_area(current_viewer(), panel_area["code"]):
                 panel_area = area  # a panel fixed on another district shows the viewer's own area
             ctx = PanelContext(area=panel_area, lang=lang, now=now, scale=scale, emergency=new_emergency,
                                scene_datasets=tuple(scene_datasets), panel_px=_panel_px(spec, panel, screen))
             try:
-                with collect_stale_reads() as stale_reads:
-                    built: Built = kind.build(panel, ctx, previous.get("digests")) if panel.type == "map" else kind.build(panel, ctx)
+                with collect_stale_reads(f"wall:{config['wall']}/{key}") as stale_reads:
+                    built: Built = kind.build(panel, ctx, previous.get("digests"), only) if panel.type == "map" else kind.build(panel, ctx)
                 # Answered from the last-good copy: shown, but marked as a lost link (and retried next tick).
                 ok = not stale_reads
                 failures += 0 if ok else 1
@@ -394,8 +460,13 @@ def refresh(*, config: dict, active: dict | None, viewport: dict | None, live: d
             meta, meta_state, data_time = _meta(datasets, data_time, freshness, lang, lost=not ok)
             results["meta"][key] = meta
             results["panel"][key] = f"wall-panel wall-panel--{panel.type}" + ("" if meta_state in ("fresh", "unknown") else f" is-{meta_state}")
-            entry = {"built": bool(previous.get("built")) or built is not None, "at": now_epoch if ok else previous.get("at", 0), "ok": ok,
+            # A partial redraw (``only``) does not restart the interval: the whole map is still redrawn on time.
+            entry = {"built": built_before or built is not None, "at": now_epoch if ok and only is None else previous.get("at", 0), "ok": ok,
                      "data_time": data_time.isoformat() if data_time else None, "datasets": datasets}
+            if built is None and previous.get("dirty"):
+                entry["dirty"] = True  # still to be rebuilt once the data answers
+            if panel.type in ("map", "trend"):
+                entry["screen"] = screen_key if built is not None else previous.get("screen")
             if panel.type == "map":
                 entry["digests"] = built.content["digests"] if built is not None else previous.get("digests")
                 entry["view"] = (built.content.get("initialViewState") or previous.get("view")) if built is not None else previous.get("view")
@@ -403,7 +474,7 @@ def refresh(*, config: dict, active: dict | None, viewport: dict | None, live: d
 
     state.update(panels=panels_state, live_seq=(live or {}).get("seq"), scale=scale, screen=screen_key, failures=failures)
     alarm = no_update
-    if emergency_changed or "wall-tick" in triggers:
+    if emergency_changed or "wall-beat" in triggers:
         alarm = _alarm_banner(new_emergency, lang, now) if new_emergency else []
     return {
         "body": results["body"], "meta": results["meta"], "panel": results["panel"], "map": results["map"],

@@ -25,8 +25,11 @@ The catalogue is passed in (``SpecCatalogue``), so this module needs no database
 """
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -85,6 +88,29 @@ class _Panel(_Strict):
     refresh: Annotated[int | None, Field(ge=5, le=86400)] = None  # seconds; default per panel type
 
 
+HexColour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+Limit = Annotated[float | None, Field(allow_inf_nan=False)]
+
+
+class Thresholds(_Strict):
+    """A panel's own warn and alarm lines, in the indicator's unit (default: the catalogue's).
+
+    Which one is "worse" follows the indicator's good direction: where higher is worse the alarm
+    is above the warn line (PM2.5 75 / 115 μg/m³), where lower is worse below it (online rate 85 / 80 %).
+    """
+
+    warn: Limit = None
+    alarm: Limit = None
+
+
+class Colours(_Strict):
+    """Colours of a panel (``#rrggbb``): the value or line, and the warn and alarm states."""
+
+    line: HexColour | None = None
+    warn: HexColour | None = None
+    alarm: HexColour | None = None
+
+
 class MapPanel(_Panel):
     type: Literal["map"]
     layers: Annotated[list[str], Field(min_length=1)] = ["basemap", "boundaries", "incidents"]
@@ -95,12 +121,20 @@ class KpiPanel(_Panel):
     type: Literal["kpi"]
     indicator: str
     decimals: Annotated[int | None, Field(ge=0, le=4)] = None
+    thresholds: Thresholds | None = None
+    colors: Colours | None = None
+
+
+TREND_CHARTS = ("area", "line", "bar")
 
 
 class TrendPanel(_Panel):
     type: Literal["trend"]
     indicator: str
     window: Literal["24h", "7d"] = "24h"
+    chart: Literal["area", "line", "bar"] = "area"
+    thresholds: Thresholds | None = None
+    colors: Colours | None = None
 
 
 class RankingPanel(_Panel):
@@ -208,13 +242,26 @@ class SpecError:
 
 
 @dataclass(frozen=True)
+class IndicatorFacts:
+    """What a threshold check needs to know of an indicator: its unit and which way is good."""
+
+    unit: str | None = None
+    good_direction: str = "neutral"  # up | down | neutral
+
+
+@dataclass(frozen=True)
 class SpecCatalogue:
-    """What exists on the platform; an empty set means "not checked" (e.g. no database at hand)."""
+    """What exists on the platform; an empty set means "not checked" (e.g. no database at hand).
+
+    ``indicator_facts`` (code → unit and good direction) lets thresholds be checked against the
+    unit; an indicator missing there gets the structural checks only.
+    """
 
     indicators: frozenset[str] = frozenset()
     layers: frozenset[str] = frozenset()
     areas: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
+    indicator_facts: Mapping[str, IndicatorFacts] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 @dataclass
@@ -293,12 +340,70 @@ def _check_scene(spec: WallSpec, scene: Scene, path: str, catalogue: SpecCatalog
                 errors.append(SpecError(f"{here}.datasets[{position}]", f"unknown dataset {dataset!r}"))
         if panel.area is not None and catalogue.areas and panel.area not in catalogue.areas:
             errors.append(SpecError(f"{here}.area", f"unknown area {panel.area!r}"))
+        errors += check_thresholds(getattr(panel, "thresholds", None), indicator, here, catalogue)
+    return errors
+
+
+# Units whose values are never negative, and bounded ranges (a threshold outside them never fires).
+PERCENT_UNITS = frozenset({"%", "％"})
+SIGNED_UNITS = frozenset({"m", "米", "℃", "°C", "元"})  # margins, temperatures, balances may go below zero
+INDICATOR_RANGES = {"aqi": (0.0, 500.0), "congestion_index": (0.0, 10.0)}  # HJ 633 AQI; 交通拥堵指数 0–10
+MIN_CELL_PX = 24  # a grid cell narrower or lower than this on the canvas cannot hold a panel
+
+
+def check_thresholds(thresholds: Thresholds | None, indicator: str | None, here: str, catalogue: SpecCatalogue) -> list[SpecError]:
+    """Thresholds that make no sense for the indicator's unit or direction: a percentage outside
+    0–100, a negative count or concentration, a value outside the indicator's range, the alarm on
+    the good side of the warn line."""
+    if thresholds is None:
+        return []
+    errors = []
+    facts = catalogue.indicator_facts.get(indicator) if indicator is not None else None
+    unit = facts.unit if facts is not None else None
+    low, high = INDICATOR_RANGES.get(indicator or "", (None, None))
+    if unit in PERCENT_UNITS:
+        low, high = 0.0, 100.0
+    elif facts is not None and unit is not None and unit not in SIGNED_UNITS:
+        low = 0.0 if low is None else low
+    for name in ("warn", "alarm"):
+        value = getattr(thresholds, name)
+        if value is None:
+            continue
+        shown = f"{value:g}" + (f" {unit}" if unit else "")
+        if unit in PERCENT_UNITS and not 0 <= value <= 100:
+            errors.append(SpecError(f"{here}.thresholds.{name}", f"{shown} is not a percentage: give a value from 0 to 100"))
+        elif low is not None and value < low:
+            errors.append(SpecError(f"{here}.thresholds.{name}", f"{shown} is below {low:g}, the lowest value {indicator!r} can take"
+                                                               if indicator in INDICATOR_RANGES else f"{shown}: a negative value makes no sense for {unit}"))
+        elif high is not None and value > high:
+            errors.append(SpecError(f"{here}.thresholds.{name}", f"{shown} is above {high:g}, the highest value {indicator!r} can take"))
+    warn, alarm = thresholds.warn, thresholds.alarm
+    if warn is not None and alarm is not None and facts is not None and not errors:  # out of range first: the order follows
+        if facts.good_direction == "down" and not alarm > warn:
+            errors.append(SpecError(f"{here}.thresholds.alarm", f"the alarm line ({alarm:g}) must be above the warn line ({warn:g}): "
+                                                                f"for {indicator!r} higher is worse"))
+        elif facts.good_direction == "up" and not alarm < warn:
+            errors.append(SpecError(f"{here}.thresholds.alarm", f"the alarm line ({alarm:g}) must be below the warn line ({warn:g}): "
+                                                                f"for {indicator!r} lower is worse"))
+        elif facts.good_direction == "neutral" and math.isclose(alarm, warn):
+            errors.append(SpecError(f"{here}.thresholds.alarm", "the alarm and warn lines are the same value"))
+    return errors
+
+
+def _check_canvas(spec: WallSpec) -> list[SpecError]:
+    """A grid whose gaps leave (almost) no room for cells on the canvas: its panels would lie outside it."""
+    errors = []
+    for axis, size, count in (("columns", spec.canvas.width, spec.grid.columns), ("rows", spec.canvas.height, spec.grid.rows)):
+        cell = (size - spec.grid.gap * (count + 1)) / count
+        if cell < MIN_CELL_PX:
+            errors.append(SpecError(f"grid.{axis}", f"{count} {axis} with a gap of {spec.grid.gap} leave {cell:.0f} px per cell on a canvas "
+                                                   f"{size} px {'wide' if axis == 'columns' else 'high'}: at least {MIN_CELL_PX} px are needed"))
     return errors
 
 
 def check_wall(spec: WallSpec, catalogue: SpecCatalogue = SpecCatalogue()) -> list[SpecError]:
     """Everything pydantic cannot see one field at a time."""
-    errors = []
+    errors = _check_canvas(spec)
     if spec.area is not None and catalogue.areas and spec.area not in catalogue.areas:
         errors.append(SpecError("area", f"unknown area {spec.area!r}"))
     scene_ids: set[str] = set()

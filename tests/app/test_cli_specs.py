@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text
 
 from app.cli import main
 from queries.schema import Area, Indicator
@@ -140,3 +140,154 @@ def test_every_shipped_spec_is_valid():
     result = run("--offline", str(REPO_ROOT / "specs"))
     assert result.exit_code == 0, result.output
     assert "default" in shipped_walls(Settings(specs_dir=None))
+
+
+# --- export and import ----------------------------------------------------------------------------------
+
+SHIPPED_WALL = """\
+kind: wall
+id: default
+title: 出厂大屏
+scenes:
+  - id: only
+    panels: [{id: aqi, type: aqi_gauge, at: {col: 1, row: 1}}]
+"""
+EDITED = {"kind": "wall", "id": "default", "title": {"zh": "城市运行总览", "en": "City overview"}, "scenes": [{"id": "overview", "panels": [
+    {"id": "aqi", "type": "kpi", "indicator": "aqi", "area": "320706", "at": {"col": 1, "row": 1, "col_span": 4, "row_span": 4}}]}]}
+
+
+@pytest.fixture
+def shipped(tmp_path) -> Path:
+    folder = tmp_path / "shipped"
+    (folder / "walls").mkdir(parents=True)
+    (folder / "walls" / "default.yaml").write_text(SHIPPED_WALL, encoding="utf-8")
+    return folder
+
+
+def cli(*args: str, database_url: str, specs_dir: Path):
+    env = {"CITYOPS_DATABASE_URL": database_url, "CITYOPS_SPECS_DIR": str(specs_dir), "CITYOPS_REDIS_URL": None}
+    return CliRunner().invoke(main, ["specs", *args], env=env, catch_exceptions=False)
+
+
+def spec_state(url: str) -> tuple[list, list]:
+    from queries.db import make_engine
+    from queries.schema import SpecHead, SpecVersion
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return ([tuple(r) for r in conn.execute(select(SpecVersion).order_by(SpecVersion.kind, SpecVersion.spec_id, SpecVersion.version))],
+                    [tuple(r) for r in conn.execute(select(SpecHead).order_by(SpecHead.kind, SpecHead.spec_id))])
+    finally:
+        engine.dispose()
+
+
+def imports_audited(url: str) -> list[dict]:
+    from tests.app.conftest import audit_rows
+
+    return audit_rows(url, action="spec_imported")
+
+
+def test_export_and_import_round_trip_on_the_command_line(tmp_path, database_url, shipped, engine):
+    from queries.specs.store import publish, save_version
+
+    with engine.begin() as conn:
+        save_version(conn, EDITED, author="alice")
+        publish(conn, "wall", "default", 1, by="alice")
+    out = tmp_path / "out"
+    exported = cli("export", str(out), database_url=database_url, specs_dir=shipped)
+    assert exported.exit_code == 0, exported.output
+    assert exported.output.splitlines() == ["walls/default.yaml: wall default, published version 1 by alice", f"exported 1 spec to {out}"]
+    first = (out / "walls" / "default.yaml").read_text(encoding="utf-8")
+    assert "城市运行总览" in first and first.startswith("# cityops spec export · wall default\n# version: 1 (published)\n# author: alice\n")
+
+    with engine.begin() as conn:  # a fresh database: the same catalogue, no spec versions
+        conn.execute(text("DELETE FROM spec_heads"))
+        conn.execute(text("DELETE FROM spec_versions"))
+    imported = cli("import", str(out), "--author", "alice", database_url=database_url, specs_dir=shipped)
+    assert imported.exit_code == 0, imported.output
+    assert imported.output.splitlines() == ["walls/default.yaml: wall default → version 1, published",
+                                            f"imported from {out}: 1 published, 0 saved as drafts, 0 unchanged"]
+    [entry] = imports_audited(database_url)
+    assert entry["user_name"] == "alice" and entry["outcome"] == "ok" and entry["target"] == str(out.resolve())
+    assert entry["detail"]["published"] == [{"kind": "wall", "id": "default", "version": 1, "file": "walls/default.yaml"}]
+    assert entry["detail"]["mode"] == "publish" and entry["detail"]["unchanged"] == []
+
+    again = cli("export", str(tmp_path / "again"), database_url=database_url, specs_dir=shipped)
+    assert again.exit_code == 0, again.output
+    second = (tmp_path / "again" / "walls" / "default.yaml").read_text(encoding="utf-8")
+    # The same file but for the time of export in its header.
+    assert [line for line in second.splitlines() if not line.startswith("# exported:")] == [
+        line for line in first.splitlines() if not line.startswith("# exported:")]
+
+    unchanged = cli("import", str(out), database_url=database_url, specs_dir=shipped)
+    assert unchanged.exit_code == 0 and "wall default unchanged (= published version 1)" in unchanged.output
+    assert [e["user_name"] for e in imports_audited(database_url)] == ["cli", "alice"]  # newest first; every import is recorded
+
+
+def write_spec(root: Path, relative: str, body: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def test_a_broken_folder_imports_nothing_and_prints_every_error(tmp_path, database_url, shipped):
+    root = tmp_path / "in"
+    write_spec(root, "walls/ops.yaml", GOOD.replace("id: default", "id: ops"))
+    broken = write_spec(root, "walls/default.yaml", GOOD.replace("indicator: aqi", "indicator: pm10"))
+    before = spec_state(database_url)
+    result = cli("import", str(root), database_url=database_url, specs_dir=shipped)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"{broken}:10: scenes[0].panels[1].indicator: unknown indicator 'pm10'",
+                                          "1 error in 1 file; nothing imported"]
+    assert spec_state(database_url) == before and imports_audited(database_url) == []
+
+
+def test_a_failing_write_rolls_the_whole_import_back(tmp_path, database_url, shipped, engine):
+    from tests.queries.specs.test_transfer import REFUSED_ID, refusing_trigger
+
+    root = tmp_path / "in"
+    write_spec(root, "walls/default.yaml", GOOD)
+    write_spec(root, "walls/ops.yaml", GOOD.replace("id: default", "id: ops"))
+    write_spec(root, f"walls/{REFUSED_ID}.yaml", GOOD.replace("id: default", f"id: {REFUSED_ID}"))
+    before = spec_state(database_url)
+    with refusing_trigger(engine):
+        result = cli("import", str(root), database_url=database_url, specs_dir=shipped)
+    assert result.exit_code == 1
+    assert "refused by the test trigger" in result.output and "nothing imported (the transaction was rolled back)" in result.output
+    assert "Traceback" not in result.output
+    assert spec_state(database_url) == before and imports_audited(database_url) == []
+
+
+def test_dry_run_and_draft(tmp_path, database_url, shipped):
+    root = tmp_path / "in"
+    write_spec(root, "walls/default.yaml", GOOD)
+    dry = cli("import", str(root), "--dry-run", database_url=database_url, specs_dir=shipped)
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines()[-1] == "dry run, nothing written: would publish 1, save 0 as drafts; 0 unchanged"
+    assert spec_state(database_url) == ([], []) and imports_audited(database_url) == []
+    draft = cli("import", str(root), "--draft", "--author", "bob", database_url=database_url, specs_dir=shipped)
+    assert draft.exit_code == 0, draft.output
+    assert "walls/default.yaml: wall default → version 1, saved as a draft" in draft.output
+    versions, heads = spec_state(database_url)
+    assert len(versions) == 1 and heads == []  # saved, not published
+    assert imports_audited(database_url)[0]["detail"]["saved"][0]["id"] == "default"
+
+
+def test_export_and_import_need_the_database(tmp_path, shipped):
+    nowhere = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    (tmp_path / "in").mkdir()
+    for args in (("export", str(tmp_path / "out")), ("import", str(tmp_path / "in"))):
+        result = cli(*args, database_url=nowhere, specs_dir=shipped)
+        assert result.exit_code == 2, result.output
+        assert f"cityops specs {args[0]}: cannot read the database {nowhere}" in result.output and "Traceback" not in result.output
+
+
+def test_import_checks_its_options(tmp_path, shipped):
+    sqlite = f"sqlite:///{tmp_path / 'x.db'}"
+    missing = cli("import", str(tmp_path / "missing"), database_url=sqlite, specs_dir=shipped)
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "in").mkdir()
+    long_name = cli("import", str(tmp_path / "in"), "--author", "x" * 65, database_url=sqlite, specs_dir=shipped)
+    assert long_name.exit_code == 2 and "--author" in long_name.output

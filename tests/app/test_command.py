@@ -6,6 +6,7 @@ context of the real app so that queries go through the app's query cache like in
 from __future__ import annotations
 
 import datetime as dt
+import json
 from urllib.parse import parse_qsl
 
 import pytest
@@ -300,3 +301,181 @@ def test_a_city_with_only_ingested_districts_and_incidents_falls_back_to_h3(tmp_
             assert "h3-cells" in ids and "grid-choropleth" not in ids
             h3_layer = rendered[ids.index("h3-cells")]
             assert note in h3_layer.legend.note
+
+
+# --- a grid's work orders, one read of the nearest resources, the map payload ------------------------
+
+
+ORDER_WINDOW = dt.timedelta(days=60)  # the small demo's busiest grid has a few pages of orders over two months
+
+
+def busiest_grid(app) -> str:
+    from sqlalchemy import func, select
+
+    from queries.db import make_engine
+    from queries.schema import WorkOrder
+
+    engine = make_engine(app.server.extensions["cityops"].settings.database_url)
+    with engine.connect() as conn:
+        grid = conn.execute(select(WorkOrder.grid_code).where(WorkOrder.grid_code.is_not(None), WorkOrder.call_time >= NOW - ORDER_WINDOW,
+                                                              WorkOrder.call_time < NOW)
+                            .group_by(WorkOrder.grid_code).order_by(func.count().desc()).limit(1)).scalar()
+    engine.dispose()
+    return grid
+
+
+def orders_in_sql(app, grid: str, start, end) -> list[dict]:
+    """The grid's orders straight from the table, newest call first, with overdue computed here."""
+    from sqlalchemy import select
+
+    from queries.db import make_engine
+    from queries.schema import WorkOrder
+
+    engine = make_engine(app.server.extensions["cityops"].settings.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(WorkOrder.order_num, WorkOrder.call_time, WorkOrder.deadline, WorkOrder.complete_time, WorkOrder.caller_phone,
+                                   WorkOrder.is_secret).where(WorkOrder.grid_code == grid, WorkOrder.call_time >= start, WorkOrder.call_time < end)).all()
+    engine.dispose()
+    rows = sorted(rows, key=lambda r: r.order_num)
+    rows = sorted(rows, key=lambda r: r.call_time, reverse=True)
+    return [{"order_num": r.order_num, "overdue": r.deadline is not None and r.deadline < end and r.complete_time is None, "phone": r.caller_phone,
+             "secret": bool(r.is_secret)} for r in rows]
+
+
+def test_a_grid_lists_its_work_orders_paged_newest_first_masked_per_role(request_context):
+    from app.command import data as reads
+    from app.command import panels
+    from app.security import identity_for
+
+    app = request_context
+    grid = busiest_grid(app)
+    window = reads.Window(NOW - ORDER_WINDOW, NOW)
+    expected = orders_in_sql(app, grid, window.start, window.end)
+    assert len(expected) > reads.ORDERS_PER_PAGE  # more than a page, so paging is exercised
+    leader, commander = identity_for("l", "leader"), identity_for("c", "commander")
+    pages = -(-len(expected) // reads.ORDERS_PER_PAGE)
+    seen_leader, seen_commander = [], []
+    for page in range(pages):
+        seen_leader += reads.work_orders_in(grid, window, page, leader).to_dict("records")
+        seen_commander += reads.work_orders_in(grid, window, page, commander).to_dict("records")
+    for seen in (seen_leader, seen_commander):
+        assert [(row["order_num"], bool(row["overdue"])) for row in seen] == [(row["order_num"], row["overdue"]) for row in expected]
+    for mine, clear, truth in zip(seen_leader, seen_commander, expected):
+        if truth["phone"]:
+            assert mine["caller_phone"] != truth["phone"] and "****" in mine["caller_phone"]  # a leader: masked
+            assert (clear["caller_phone"] == truth["phone"]) != truth["secret"]  # a commander: in clear, unless the order is confidential
+        assert "address" not in mine or not mine["address"] or mine["address"].endswith("****")
+
+    summary = reads.summary(grid, window)
+    assert summary["workorders"]["total"] == len(expected)
+    section = panels.work_order_list(reads.work_orders_in(grid, window, 0, leader), summary, "zh", area_code=grid, start=window.start,
+                                     end=window.end, page=0, per_page=reads.ORDERS_PER_PAGE)
+    text = str(section.to_plotly_json())
+    assert f"第 1 / {pages} 页" in text and expected[0]["order_num"] in text and expected[reads.ORDERS_PER_PAGE]["order_num"] not in text
+    if any(row["overdue"] for row in expected[:reads.ORDERS_PER_PAGE]):
+        assert "超期" in text
+
+
+def test_an_incident_step_routes_once(request_context, monkeypatch):
+    """The nearest resources of an incident are read once per step: route, camera and panel share them."""
+    from app.command import data as reads
+    from app.command import view
+    from app.pages.command import compose
+
+    incident_id = reads.incidents_in(reads.city_code(), reads.Window(NOW - dt.timedelta(days=30), NOW), {}, limit=1)["id"].iloc[0]
+    resolved = view.resolve(parse_query({"incident": incident_id, "layers": "boundaries,incidents"}, known_layers=known()))
+    calls = []
+    original = reads.nearest_resources
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reads, "nearest_resources", counted)
+    step = compose(resolved, NOW, lang="zh")
+    fit = view.fit_for(step["step"], step["route"])
+    panel = view.side_panels(resolved, step["step"], step["summary"], "zh")
+    assert len(calls) == 1
+    resources = step["step"].resources
+    assert step["route"] and len(resources) and "route-lines" in step["layer_data"]
+    (west, south), (east, north) = fit["bounds"]
+    assert west <= resources["lon"].min() and east >= resources["lon"].max() and south <= resources["lat"].min() and north >= resources["lat"].max()
+    assert resources["name"].iloc[0] in str(panel[0].to_plotly_json())
+
+
+def test_the_map_skeleton_holds_every_layer_a_drill_draws(request_context):
+    """The page's deck has every layer id any step of the drill sends data for (shaders compiled at
+    once, no layer created or destroyed later); unchanged data is not resent, and a layer a step no
+    longer draws is emptied."""
+    from app.command import payload, view
+    from app.command import state as command_states
+    from app.pages.command import compose
+
+    names = ("boundaries", "grid_choropleth", "incidents", "resources")
+    city = view.resolve(parse_query({"layers": ",".join(names)}, known_layers=known()))
+    first = compose(city, NOW, lang="zh")
+    skeleton_ids = [spec["id"] for spec in first["layers"]]
+    assert {"incidents-cells", "incidents-points-accident", "incidents-new", "grid-choropleth", "h3-cells", "route-lines", "route-labels"} <= set(skeleton_ids)
+    previous, resolved = first["digests"], city
+    for _ in range(4):  # city → district → street → community → grid, the busiest child each time
+        children = reads_children(resolved)
+        resolved = view.resolve(command_states.drill_to(resolved.state, children[0]))
+        step = compose(resolved, NOW, previous=previous, lang="zh")
+        assert step["layers"] is None  # the same deck: nothing created, nothing compiled
+        assert set(step["layer_data"]) <= set(skeleton_ids)
+        previous = step["digests"]
+    assert "grid-choropleth" in previous["data"] and previous["data"]["grid-choropleth"] != payload.EMPTY_DIGEST
+    again = compose(resolved, NOW, previous=previous, lang="zh")
+    assert again["layer_data"] == {}  # a cache hit: the same digests, nothing travels
+    incident_id = reads_incidents(resolved)
+    chosen = view.resolve(command_states.select_incident(resolved.state, incident_id))
+    with_route = compose(chosen, NOW, previous=previous, lang="zh")
+    assert with_route["layers"] is None and with_route["layer_data"]["route-lines"]
+    back = compose(resolved, NOW, previous=with_route["digests"], lang="zh")
+    assert back["layer_data"]["route-lines"] == [] and back["layer_data"]["route-labels"] == []
+
+
+def reads_incidents(resolved) -> str:
+    from app.command import data as reads
+
+    return reads.incidents_in(resolved.area["code"], reads.Window(NOW - dt.timedelta(days=30), NOW), {}, limit=1)["id"].iloc[0]
+
+
+def test_the_work_order_pager_answers_the_next_page(demo_app):
+    """The pager's callback over HTTP, as the browser calls it: page 2 of a grid's orders, masked for a leader."""
+    from app.command import data as reads
+    from tests.app.conftest import callback_body, client_for, post_callback, server_callbacks, user_of
+
+    grid = busiest_grid(demo_app)
+    window = reads.Window(NOW - ORDER_WINDOW, NOW)
+    expected = orders_in_sql(demo_app, grid, window.start, window.end)
+    assert len(expected) > 2 * reads.ORDERS_PER_PAGE
+    key = next(key for key in server_callbacks(demo_app) if "command-orders.children" in key)
+    paging = {"area": grid, "page": 0, "start": window.start.isoformat(), "end": window.end.isoformat()}
+    body = callback_body(demo_app, key, {"command-orders-next.n_clicks": 1, "command-orders-page.data": paging,
+                                         "command-state.data": CommandState(area=grid).to_store()}, ["command-orders-next.n_clicks"])
+    answer = post_callback(client_for(demo_app.server, user_of("leader")), body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    response = answer.get_json()["response"]
+    assert response["command-orders-page"]["data"]["page"] == 1
+    text = json.dumps(response["command-orders"], ensure_ascii=False)
+    second = expected[reads.ORDERS_PER_PAGE:2 * reads.ORDERS_PER_PAGE]
+    assert all(row["order_num"] in text for row in second) and expected[0]["order_num"] not in text
+    assert not any(row["phone"] and row["phone"] in text for row in expected)  # a leader never gets a phone number in clear
+    bad = {**paging, "start": "yesterday"}
+    body["state"] = [{**item, "value": bad} if item["id"] == "command-orders-page" else item for item in body["state"]]
+    assert post_callback(client_for(demo_app.server, user_of("leader")), body).status_code == 400
+
+
+def test_the_page_opens_on_areas_without_shapes(seeded_sqlite_url, tmp_path):
+    """A platform with its areas imported without geometry (and nothing located): the page opens,
+    with nothing to frame, instead of failing."""
+    from app.server import create_app
+
+    dash_app = create_app(make_settings(tmp_path, seeded_sqlite_url))
+    from app.pages.command import layout  # after the app: importing the page registers it
+
+    with dash_app.server.test_request_context("/command"):
+        page = layout(lang="en")
+    text = str(page.to_plotly_json())
+    assert "page-command" in text and "Lianyungang" in text

@@ -218,3 +218,65 @@ def test_bad_link_shows_a_message_in_english(page, demo_server, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "command-bad-link-en.png"))
     assert not page.problems, page.problems
     assert_only_own_host(page.requested, base_url)
+
+
+# --- live: a new incident reaches an open console (keep last: it writes into the module's database) ---
+
+
+def test_a_new_incident_reaches_an_open_console_without_reload(page, demo_server, artifacts_dir):
+    """An incident written through the ingest path ``cityops simulate`` uses, while /command shows
+    its unit grid: it is listed, counted and sent to the map (its position in the incidents
+    layer's binary data) by the live push, without a reload."""
+    import json
+
+    import pandas as pd
+    import shapely
+    from sqlalchemy import func, select
+
+    from layers.base import decode_binary_block
+    from queries.ingest import ingest_records
+    from queries.schema import Area, Incident
+
+    base_url, engine = demo_server
+    with engine.connect() as conn:  # the grid with the most incidents, and a point inside it
+        grid = conn.execute(select(Incident.grid_code).where(Incident.grid_code.is_not(None)).group_by(Incident.grid_code)
+                            .order_by(func.count().desc()).limit(1)).scalar()
+        shape = conn.execute(select(Area.geom).where(Area.code == grid)).scalar()
+    inside = shapely.get_coordinates(shape.representative_point())[0]
+    maps: list[dict] = []
+
+    def keep_map_updates(response):
+        if "/_dash-update-component" in response.url and response.ok:
+            try:
+                maps.append(json.loads(response.body()).get("response", {}).get("command-map") or {})
+            except Exception:  # noqa: BLE001 - a body cut by the page closing
+                pass
+
+    page.on("response", keep_map_updates)
+    page.goto(f"{base_url}/command?area={grid}")
+    wait_for_step(page, grid + "|")
+    page.wait_for_selector("html[data-live-state='live']", timeout=30_000)
+    page.evaluate("window.__sameDocument = true")
+    before = int(page.locator('[data-kpi="incidents"] .kpi-value').inner_text().replace(",", ""))
+    page.wait_for_timeout(1000)  # the change-log watcher takes its starting position
+
+    frame = pd.DataFrame([{"id": "LIVE-CMD-1", "category": "事故灾难", "subtype": "火灾", "severity": "Ⅱ级", "title": "直播测试 指挥台",
+                           "reported_at": pd.Timestamp.now(tz="UTC"), "lon": float(inside[0]), "lat": float(inside[1])}])
+    report = ingest_records(engine, "incidents", frame, "live-test")
+    assert report.rows_written == 1
+
+    item = page.locator("#command-incidents [data-incident-id='LIVE-CMD-1']")
+    item.wait_for(timeout=30_000)
+    assert "直播测试" in item.inner_text()
+    page.wait_for_function("n => Number(document.querySelector('[data-kpi=\"incidents\"] .kpi-value').textContent.replace(/,/g, '')) > n", arg=before)
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+
+    # The map got the point: the accident layer's binary positions (float32) hold it.
+    blocks = [update["layerData"]["incidents-points-accident"] for update in maps
+              if isinstance(update.get("layerData"), dict) and "incidents-points-accident" in update["layerData"]]
+    assert blocks, "no live update of the incidents layer reached the map"
+    positions = decode_binary_block(blocks[-1])["getPosition"].astype("float64")
+    assert any(abs(x - inside[0]) < 1e-4 and abs(y - inside[1]) < 1e-4 for x, y in positions)
+    page.screenshot(path=str(artifacts_dir / "command-live.png"))
+    assert not page.problems, page.problems
+    assert_only_own_host(page.requested, base_url)

@@ -55,7 +55,8 @@ scenes:
     title: {zh: 第三屏, en: Three}
     dwell: 5
     panels:
-      - {id: ticker, type: ticker, at: {col: 1, row: 1, col_span: 4, row_span: 3}}
+      - {id: ticker, type: ticker, at: {col: 1, row: 1, col_span: 4, row_span: 2}}
+      - {id: trend, type: trend, indicator: incidents_today, window: 7d, at: {col: 1, row: 3, col_span: 4}}
 emergency:
   id: alarm
   title: {zh: 突发, en: Alarm}
@@ -63,7 +64,26 @@ emergency:
     - {id: card, type: incident_card, at: {col: 1, row: 1, col_span: 4, row_span: 2}}
     - {id: freshness, type: freshness, at: {col: 1, row: 3, col_span: 4}}
 """
-SCENES = {"one": ["kpi", "ticker", "severity", "freshness"], "two": ["kpi", "freshness"], "three": ["ticker"], "alarm": ["card", "freshness"]}
+MAP_WALL = """\
+kind: wall
+spec_version: 1
+id: maps
+title: {zh: 地图测试, en: Map test}
+canvas: {width: 1920, height: 1080}
+grid: {columns: 4, rows: 3, gap: 8}
+scenes:
+  - id: city
+    title: {zh: 全市, en: City}
+    dwell: 30
+    panels:
+      - {id: map, type: map, layers: [boundaries, incidents, incident_heatmap], at: {col: 1, row: 1, col_span: 4, row_span: 3}}
+  - id: other
+    title: {zh: 其他, en: Other}
+    dwell: 30
+    panels:
+      - {id: kpi, type: kpi, indicator: incidents_today, at: {col: 1, row: 1, col_span: 4, row_span: 3}}
+"""
+SCENES = {"one": ["kpi", "ticker", "severity", "freshness"], "two": ["kpi", "freshness"], "three": ["ticker", "trend"], "alarm": ["card", "freshness"]}
 KPI_TIME = dt.datetime(2026, 11, 21, 0, 0, tzinfo=dt.timezone.utc)
 T0 = 1_900_000_000.0  # the refresh clock (epoch seconds) the tests drive by hand
 
@@ -91,7 +111,7 @@ def wall_server(tmp_path, seeded_sqlite_url):
         conn.execute(insert(IndicatorValue), [{"indicator_code": "incidents_today", "area_code": "320700", "ts": KPI_TIME, "value": 12.0}])
         record_change(conn, "emergency.incidents", "ingest", 1, tables=["incidents", "indicators", "indicator_values"])
     engine.dispose()
-    specs = write_specs(tmp_path / "specs", UNIT_WALL)
+    specs = write_specs(tmp_path / "specs", UNIT_WALL, MAP_WALL)
     server = create_app(make_settings(tmp_path, seeded_sqlite_url, specs_dir=specs)).server
     yield server
     server.extensions[HUB_KEY].close()
@@ -120,10 +140,13 @@ def config(wall_server):
     return find(layout, "wall-config").data
 
 
-def step(server, config, *, active=("one", "two"), state=None, live=None, emergency=None, at=T0, triggers=("wall-tick",)):
+def step(server, config, *, active=("one", "two"), soon=False, state=None, live=None, emergency=None, at=T0, triggers=("wall-beat",),
+         viewport=None):
+    """One refresh as the browser asks for it: ``active`` = (shown scene, next scene), ``soon``
+    once the next one is about to show."""
     with server.test_request_context("/_dash-update-component"):
-        return refresh(config=config, active={"scene": active[0], "next": active[1]}, viewport={"u": 0.5}, live=live, state=state,
-                       emergency=emergency, outputs={}, triggers=set(triggers), now_epoch=at)
+        return refresh(config=config, active={"scene": active[0], "next": active[1], "soon": soon}, viewport=viewport or {"u": 0.5},
+                       live=live, state=state, emergency=emergency, outputs={}, triggers=set(triggers), now_epoch=at)
 
 
 def built(result) -> set[str]:
@@ -169,23 +192,48 @@ def test_event_touches_names_tables_and_datasets():
 # --- the refresh step ----------------------------------------------------------------------------
 
 
-def test_only_the_visible_and_next_scenes_are_built_and_only_when_due(wall_server, config):
+def test_the_shown_scene_is_refreshed_and_the_next_one_only_filled_until_it_is_about_to_show(wall_server, config):
     first = step(wall_server, config, active=("one", "two"))
-    assert built(first) == keys_of("one", "two")
+    assert built(first) == keys_of("one", "two")  # the next scene gets its first fill: it never appears empty
     assert set(first["body"]) == keys_of("one", "two") and set(first["meta"]) == keys_of("one", "two")
     assert first["map"] == {} and set(first["state"]["panels"]) == keys_of("one", "two")
     assert first["emergency"] is no_update and first["link"] == "wall-link" and first["alarm"] == []
 
-    # The carousel moved on: the third scene is built for the first time, the second is not due.
+    # The carousel moved on: the third scene (next now) is filled, the second (shown) is not due.
     second = step(wall_server, config, active=("two", "three"), state=first["state"], at=T0 + 1)
     assert built(second) == keys_of("three")
     assert set(second["state"]["panels"]) == keys_of("one", "two", "three")
 
-    # Each panel type has its interval: 30 s for the ticker, 60 s for the KPI and the footer.
+    # Each panel type has its interval (30 s for the ticker, 60 s for the KPI and the footer),
+    # but only on screen: the next scene's ticker is past its interval and waits.
     third = step(wall_server, config, active=("two", "three"), state=second["state"], at=T0 + 31)
-    assert built(third) == {"three/ticker"}
+    assert built(third) == set()
     fourth = step(wall_server, config, active=("two", "three"), state=third["state"], at=T0 + 60)
-    assert built(fourth) == {"two/kpi", "two/freshness"}  # three/ticker was rebuilt 29 s ago
+    assert built(fourth) == {"two/kpi", "two/freshness"}
+    # Until the third scene is about to show: then it is refreshed too.
+    fifth = step(wall_server, config, active=("two", "three"), soon=True, state=fourth["state"], at=T0 + 61)
+    assert built(fifth) == {"three/ticker"}
+    # And once shown it is not built again (it was, a moment ago), nor is the one before it.
+    sixth = step(wall_server, config, active=("three", "one"), state=fifth["state"], at=T0 + 62)
+    assert built(sixth) == set()
+
+
+def test_a_new_screen_size_redraws_charts_and_maps_when_they_are_on_screen(wall_server, config):
+    half = {"u": 0.5, "w": 960, "h": 540}  # the 1920×1080 canvas on a 960×540 screen
+    first = step(wall_server, config, active=("three", "one"), viewport=half)
+    assert built(first) == keys_of("three", "one") and first["state"]["screen"] == [0.5, 1920, 1080]
+    assert first["state"]["panels"]["three/trend"]["screen"] == [0.5, 1920, 1080]
+    # A wider screen: the chart on screen is drawn again for it, nothing else is.
+    wide = {"u": 0.5, "w": 1920, "h": 540}
+    resized = step(wall_server, config, active=("three", "one"), state=first["state"], at=T0 + 1, viewport=wide, triggers=("wall-viewport",))
+    assert built(resized) == {"three/trend"} and resized["state"]["panels"]["three/trend"]["screen"] == [0.5, 3840, 1080]
+    # Off screen it waits, and is redrawn when its scene is about to show again.
+    moved = step(wall_server, config, active=("one", "two"), state=resized["state"], at=T0 + 2, viewport=wide)
+    assert built(moved) == keys_of("two")
+    smaller = step(wall_server, config, active=("one", "two"), state=moved["state"], at=T0 + 3, viewport=half, triggers=("wall-viewport",))
+    assert built(smaller) == set()
+    coming = step(wall_server, config, active=("two", "three"), soon=True, state=smaller["state"], at=T0 + 4, viewport=half)
+    assert built(coming) == {"three/trend"} and coming["state"]["panels"]["three/trend"]["screen"] == [0.5, 1920, 1080]
 
 
 def test_an_emergency_adds_its_scene_and_the_banner(wall_server, config, seeded_sqlite_url):
@@ -214,7 +262,7 @@ def test_a_failing_query_marks_the_panel_lost_and_keeps_what_it_showed(wall_serv
 
     # The KPI's query fails (the panel imports it when it builds); every other query answers.
     monkeypatch.setattr(queries.indicators, "indicator_latest", broken)
-    failed = step(wall_server, config, state=first["state"], at=T0 + 61)
+    failed = step(wall_server, config, soon=True, state=first["state"], at=T0 + 61)  # both scenes on screen
     for key in ("one/kpi", "two/kpi"):
         assert "is-lost" in failed["panel"][key].split(), failed["panel"][key]
         assert key not in failed["body"]  # the content on screen is not replaced
@@ -227,10 +275,10 @@ def test_a_failing_query_marks_the_panel_lost_and_keeps_what_it_showed(wall_serv
     assert failed["link"] == "wall-link is-degraded" and failed["state"]["failures"] == 2
 
     # Still failing on the next tick (a failed panel is due at once), then back.
-    again = step(wall_server, config, state=failed["state"], at=T0 + 62)
+    again = step(wall_server, config, soon=True, state=failed["state"], at=T0 + 62)
     assert {"one/kpi", "two/kpi"} <= built(again) and "is-lost" in again["panel"]["one/kpi"]
     monkeypatch.undo()
-    back = step(wall_server, config, state=again["state"], at=T0 + 63)
+    back = step(wall_server, config, soon=True, state=again["state"], at=T0 + 63)
     assert built(back) == {"one/kpi", "two/kpi"}
     assert "is-lost" not in back["panel"]["one/kpi"] and "12" in text_of(back["body"]["one/kpi"])
     assert back["link"] == "wall-link" and back["state"]["panels"]["one/kpi"]["ok"] is True
@@ -240,24 +288,89 @@ def test_live_events_make_exactly_the_panels_that_read_them_due(wall_server, con
     first = step(wall_server, config, live={"seq": 3, "recent": [{"type": "data_version", "payload": {"dataset_code": "x"}}] * 3})
     assert first["state"]["live_seq"] == 3
 
-    quiet = step(wall_server, config, state=first["state"], live={"seq": 3, "recent": []}, at=T0 + 1, triggers=("live-events",))
+    quiet = step(wall_server, config, state=first["state"], live={"seq": 3, "recent": []}, at=T0 + 1, triggers=("wall-live",))
     assert built(quiet) == set()
 
     incident = {"id": "incident:N1:1", "type": "incident.new", "payload": {"id": "N1", "severity": 4}}
-    heard = step(wall_server, config, state=first["state"], live={"seq": 4, "recent": [incident]}, at=T0 + 1, triggers=("live-events",))
+    heard = step(wall_server, config, state=first["state"], live={"seq": 4, "recent": [incident]}, at=T0 + 1, triggers=("wall-live",))
     assert built(heard) == {"one/ticker", "one/severity"}  # the panels reading incidents; not the KPI, not the footer
     assert heard["state"]["live_seq"] == 4
-    assert heard["alarm"] is no_update  # the banner is only rewritten on a tick or when the emergency changes
+    assert heard["alarm"] is no_update  # the banner is only rewritten on a beat or when the emergency changes
 
     # A data-version bump: due are the panels that showed that dataset (the footers list what
     # their scene reads), nothing for a dataset no panel shows.
     other = {"id": "data_version:9", "type": "data_version", "payload": {"dataset_code": "env.aq_hourly"}}
-    unread = step(wall_server, config, state=heard["state"], live={"seq": 5, "recent": [other, incident]}, at=T0 + 2, triggers=("live-events",))
+    unread = step(wall_server, config, state=heard["state"], live={"seq": 5, "recent": [other, incident]}, at=T0 + 2, triggers=("wall-live",))
     assert built(unread) == set()
     bump = {"id": "data_version:10", "type": "data_version", "payload": {"dataset_code": "emergency.incidents"}}
-    read = step(wall_server, config, state=unread["state"], live={"seq": 6, "recent": [bump, other, incident]}, at=T0 + 3, triggers=("live-events",))
-    assert built(read) == keys_of("one", "two")
+    read = step(wall_server, config, state=unread["state"], live={"seq": 6, "recent": [bump, other, incident]}, at=T0 + 3, triggers=("wall-live",))
+    # On a push only the scene on screen is rebuilt; the next scene's panels that read the
+    # dataset are remembered and rebuilt when it is about to show (not before: a beat is not enough).
+    assert built(read) == keys_of("one")
     assert read["state"]["panels"]["one/freshness"]["datasets"] == ["emergency.incidents"]
+    assert {key for key, entry in read["state"]["panels"].items() if entry.get("dirty")} == keys_of("two")
+    beat = step(wall_server, config, state=read["state"], live={"seq": 6, "recent": [bump, other, incident]}, at=T0 + 4)
+    assert built(beat) == set()
+    soon = step(wall_server, config, soon=True, state=beat["state"], live={"seq": 6, "recent": [bump, other, incident]}, at=T0 + 5,
+                triggers=("wall-active",))
+    assert built(soon) == keys_of("two") and not any(entry.get("dirty") for entry in soon["state"]["panels"].values())
+
+
+def test_a_push_redraws_only_the_map_layers_that_read_what_changed(wall_server, seeded_sqlite_url):
+    reported = dt.datetime.fromtimestamp(T0, dt.timezone.utc) - dt.timedelta(hours=1)
+    engine = make_engine(seeded_sqlite_url)
+
+    def add(incident_id: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert(Incident), [{"id": incident_id, "category": "accident", "subtype": "fire", "severity": 4, "status": "reported",
+                                             "title": "新事件", "lon": 119.22, "lat": 34.6, "reported_at": reported, "district_code": "320706"}])
+            record_change(conn, "emergency.incidents", "feed", 1, tables=["incidents"])
+
+    add("BEFORE1")  # every layer has data from the first refresh on (an empty one is left out until it has)
+    with wall_server.test_request_context("/wall/maps"):
+        config = find(wall_layout("maps", "zh"), "wall-config").data
+    first = step(wall_server, config, active=("city", "other"))
+    drawn = first["map"]["city/map"]
+    assert drawn["layers"], "the first refresh sends every layer's spec"
+    ids = {layer["id"] for layer in drawn["layers"]}
+    boundaries = {layer_id for layer_id in ids if "boundar" in layer_id}
+    assert boundaries and ids - boundaries, ids
+
+    # A new incident, pushed: the incident layers are redrawn and sent, the boundaries are not,
+    # the specs are not resent, and the interval of the whole map is not restarted.
+    add("PUSH1")
+    engine.dispose()
+    incident = {"id": "incident:PUSH1:1", "type": "incident.new", "payload": {"id": "PUSH1", "severity": 4}}
+    pushed = step(wall_server, config, active=("city", "other"), state=first["state"], live={"seq": 1, "recent": [incident]}, at=T0 + 2,
+                  triggers=("wall-live",))
+    redrawn = pushed["map"]["city/map"]
+    assert redrawn["layers"] is None and redrawn["initialViewState"] is None
+    assert redrawn["layerData"] and not set(redrawn["layerData"]) & boundaries, set(redrawn["layerData"])
+    for layer_id, data in redrawn["layerData"].items():  # now two incidents where there was one
+        assert data != drawn["layerData"][layer_id], layer_id
+    entry, before = pushed["state"]["panels"]["city/map"], first["state"]["panels"]["city/map"]
+    assert entry["at"] == before["at"] and entry["digests"]["specs"] == before["digests"]["specs"]
+    assert set(entry["digests"]["data"]) == set(before["digests"]["data"])
+    # On its interval the whole map is drawn again (nothing changed: no data resent).
+    timed = step(wall_server, config, active=("city", "other"), state=pushed["state"], live={"seq": 1, "recent": [incident]}, at=T0 + 61)
+    assert timed["map"]["city/map"]["layerData"] == {} and timed["state"]["panels"]["city/map"]["at"] == T0 + 61
+
+
+def test_a_push_remembers_what_it_touched_in_scenes_off_screen(wall_server, config):
+    """The third scene is neither shown nor next: an incident event marks its built ticker, and it
+    is rebuilt when that scene comes round, although its interval has not passed."""
+    first = step(wall_server, config, active=("three", "one"))
+    assert built(first) == keys_of("three", "one")
+    moved = step(wall_server, config, active=("one", "two"), state=first["state"], at=T0 + 1)
+    assert built(moved) == keys_of("two")
+    incident = {"id": "incident:N2:1", "type": "incident.new", "payload": {"id": "N2", "severity": 4}}
+    pushed = step(wall_server, config, active=("one", "two"), state=moved["state"], live={"seq": 1, "recent": [incident]}, at=T0 + 2,
+                  triggers=("wall-live",))
+    assert built(pushed) == {"one/ticker", "one/severity"}
+    assert pushed["state"]["panels"]["three/ticker"].get("dirty") is True
+    back = step(wall_server, config, active=("three", "one"), state=pushed["state"], live={"seq": 1, "recent": [incident]}, at=T0 + 3,
+                triggers=("wall-active",))
+    assert built(back) == {"three/ticker"} and "dirty" not in back["state"]["panels"]["three/ticker"]
 
 
 def test_a_wall_removed_since_the_page_loaded_changes_nothing(wall_server, config):

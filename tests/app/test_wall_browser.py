@@ -255,6 +255,38 @@ def carousel_server(request, monkeypatch, tmp_path):
     return request.getfixturevalue("live_server")
 
 
+# Two scenes that each read the incidents several ways (a map with its layers, a ticker, the
+# severity counts): a live incident makes a refresh that takes longer than the feed's interval.
+BUSY_WALL = """\
+kind: wall
+spec_version: 1
+id: busy
+title: {zh: 繁忙测试, en: Busy feed test}
+canvas: {width: 1920, height: 1080}
+grid: {columns: 4, rows: 2, gap: 12}
+scenes:
+  - id: first
+    title: {zh: 第一屏, en: First}
+    dwell: 5
+    panels:
+      - {id: map, type: map, layers: [basemap, boundaries, traffic, incident_heatmap, incidents], at: {col: 1, row: 1, col_span: 3, row_span: 2}}
+      - {id: severity, type: incident_severity, at: {col: 4, row: 1}}
+      - {id: ranking, type: ranking, source: incidents, window: 24h, at: {col: 4, row: 2}}
+  - id: second
+    title: {zh: 第二屏, en: Second}
+    dwell: 5
+    panels:
+      - {id: map, type: map, layers: [basemap, boundaries, traffic, incident_heatmap, incidents], at: {col: 1, row: 1, col_span: 3, row_span: 2}}
+      - {id: ticker, type: ticker, at: {col: 4, row: 1, row_span: 2}}
+"""
+
+
+@pytest.fixture
+def busy_server(request, monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYOPS_SPECS_DIR", str(write_specs(tmp_path / "specs", BUSY_WALL)))
+    return request.getfixturevalue("live_server")
+
+
 def open_wall(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function(FIRST_REFRESH)
@@ -350,6 +382,75 @@ def test_the_carousel_cross_fades_without_reloading(wall_page, carousel_server, 
     assert page.evaluate("window.__wallMarker") == "still here"
     assert not page.problems, page.problems
     assert_only_own_host(page.requested, carousel_server)
+
+
+class Feed:
+    """A feed writing one incident every ``every_s`` seconds in a thread (the change-log watcher
+    pushes each as a live event), until stopped; ``written`` lists the ids."""
+
+    def __init__(self, url: str, every_s: float = 0.5):
+        import threading
+
+        self.url, self.every_s = url, every_s
+        self.written: list[str] = []
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wall-test-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            incident_id = f"BUSY{len(self.written) + 1:04d}"
+            try:
+                add_incident(self.url, incident_id, 4, f"占道施工 {len(self.written) + 1}")
+                self.written.append(incident_id)
+            except Exception as exc:  # noqa: BLE001 - reported by stop()
+                self.errors.append(exc)
+                return
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        assert not self.errors, self.errors
+
+
+def test_a_wall_opened_under_a_busy_feed_starts_its_carousel_and_keeps_up(wall_page, busy_server, seeded_sqlite_url, artifacts_dir):
+    """Events every 0.5 s from before the page opens: the carousel still changes scene after its
+    5 s dwell (it used to wait on a refresh that the events kept replacing), refreshes keep
+    completing (new incidents reach the ticker), live events are coalesced into fewer
+    refreshes, and Dash's undo history does not keep them all."""
+    page = wall_page()
+    page.add_init_script(f"({COUNT_LIVE_EVENTS})()")
+    feed = Feed(seeded_sqlite_url, every_s=0.5)
+    try:
+        page.goto(f"{busy_server}/wall/busy")
+        page.wait_for_function("() => document.documentElement.dataset.liveState === 'live'")
+        page.wait_for_function("() => window.__liveEvents >= 5")  # the feed reaches the page
+        page.evaluate(FRAME_RECORDER)
+        # Each scene in turn, after its dwell, while the events keep coming (the first may have
+        # turned already by the time five events arrived).
+        for scene in ("second", "first", "second"):
+            page.wait_for_function(SETTLED_ON, arg=scene)
+            page.evaluate("window.__frames = []")
+        page.screenshot(path=str(artifacts_dir / "wall-busy-feed-second.png"))
+        # The ticker shows incidents written after it came round, as they come: refreshes finish.
+        seen_before = len(feed.written)
+        page.wait_for_function("n => [...document.querySelectorAll('[data-panel=\"second/ticker\"] [data-incident^=\"BUSY\"]')]"
+                               ".some(el => parseInt(el.dataset.incident.slice(4), 10) > n)", arg=seen_before)
+    finally:
+        feed.stop()
+    counts = page.evaluate("""() => ({events: window.__liveEvents, refreshes: window.cityopsWall.state.refreshes,
+        live: window.cityopsWall.state.liveRefreshes,
+        history: Math.max(...(window.dash_stores || []).map(s => s.getState().history.past.length))})""")
+    assert counts["live"] < counts["events"], counts  # coalesced: fewer live-triggered refreshes than events
+    page.wait_for_timeout(6000)  # one more beat trims the history (nothing is timed here)
+    # Cut to one entry on every beat; the beat's own store change and a few late events follow it.
+    # Untrimmed it held one entry per live event and store change since the page opened.
+    history = page.evaluate("Math.max(...(window.dash_stores || []).map(s => s.getState().history.past.length))")
+    assert counts["events"] >= 20 and history <= 5, f"Dash's undo history keeps {history} entries after {counts['events']} events"
+    assert not page.problems, page.problems
+    assert_only_own_host(page.requested, busy_server)
 
 
 # --- device pixel ratio --------------------------------------------------------------------------

@@ -183,10 +183,10 @@ def lost(shot: dict) -> bool:
 
 
 def wait_for_ticks(page, answers: list[dict], count: int) -> None:
-    """Until ``count`` more refreshes triggered by the wall's tick have been answered."""
+    """Until ``count`` more refreshes triggered by the wall's beat (every 5 s) have been answered."""
     seen = len(answers)
     deadline = time.monotonic() + WAIT_MS / 1000
-    while sum(1 for answer in answers[seen:] if "wall-tick.n_intervals" in answer["changed"]) < count:
+    while sum(1 for answer in answers[seen:] if "wall-beat.data" in answer["changed"]) < count:
         assert time.monotonic() < deadline, f"the wall stopped ticking: {[a['changed'] for a in answers[seen:]]}"
         page.wait_for_timeout(250)
 
@@ -243,8 +243,9 @@ def test_wall_outlives_postgres_and_redis_outage_without_reload(chromium_browser
         private_redis.start()
         after = wait_until(page, shown, "marks cleared after PostgreSQL and Redis came back")
         assert after["marker"] == "loaded-once"
-        # ... and a new incident reaches the ticker through the live stream: a refresh triggered
-        # by the live-events store carries it (Redis publishes it; the change-log watcher would too).
+        # ... and a new incident reaches the ticker through the live stream: a refresh triggered by
+        # "wall-live" (the wall's coalesced copy of the live-events store) carries it (Redis
+        # publishes it; the change-log watcher would too).
         pushed_from = len(answers)
         publisher = RedisBus(private_redis.url, bus_channel(settings))
         try:
@@ -253,7 +254,7 @@ def test_wall_outlives_postgres_and_redis_outage_without_reload(chromium_browser
             publisher.close()
         recovered = wait_until(page, lambda shot: "BACK-1" in shot["panels"]["main/ticker"]["incidents"], "the new incident in the ticker")
         assert recovered["panels"]["main/ticker"]["incidents"][0] == "BACK-1"
-        pushed = [answer for answer in answers[pushed_from:] if "live-events.data" in answer["changed"]]
+        pushed = [answer for answer in answers[pushed_from:] if "wall-live.data" in answer["changed"]]
         assert pushed, f"no refresh was triggered by the live stream: {[answer['changed'] for answer in answers[pushed_from:]]}"
         assert any("BACK-1" in answer["response"].text() for answer in pushed), "no live-triggered refresh carried the new incident"
         recovered = wait_until(page, shown, "still clear after the new incident")

@@ -48,3 +48,9 @@ def test_class_index_and_limits():
         class_breaks([1, 2], "equal", 5)
     assert quantile_breaks([0] * 9 + [5], 5) == [0.0, 5.0]  # ties merge
     assert len(ramp(7)) == 7 and ramp(5)[0] != ramp(5)[-1]
+
+
+def test_a_single_class_takes_the_middle_of_the_ramp_not_its_palest_end():
+    from layers.classify import SEQUENTIAL_RGB, ramp
+
+    assert ramp(1) == (SEQUENTIAL_RGB[3],) and ramp(7) == SEQUENTIAL_RGB and ramp(0) == ()

@@ -167,9 +167,11 @@ def test_aggregation_below_the_zoom_threshold():
 def test_new_incidents_get_a_pulsing_ring():
     ring = next(r for r in render("incidents") if r.id == "incidents-new")
     assert len(ring.spec["data"]) == 2  # reported 5 and 20 minutes before NOW
-    assert ring.spec["transitions"]["getRadius"] > 0
+    assert "transitions" not in ring.spec  # a ring nobody pulses: no transition redraws at each update
+    phase = next(r for r in render("incidents", pulse_phase=0) if r.id == "incidents-new")
     other_phase = next(r for r in render("incidents", pulse_phase=1) if r.id == "incidents-new")
-    assert [row["r"] for row in ring.spec["data"]] != [row["r"] for row in other_phase.spec["data"]]
+    assert phase.spec["transitions"]["getRadius"] > 0
+    assert [row["r"] for row in phase.spec["data"]] != [row["r"] for row in other_phase.spec["data"]]
     without_now = next(r for r in render("incidents", now=None) if r.id == "incidents-new")
     assert without_now.spec["data"] == []
 
@@ -239,17 +241,63 @@ def test_boundaries_highlight_the_selected_area_and_label_in_cjk():
     assert {r.id for r in render("boundaries", selected=None)} == {"boundaries-areas", "boundaries-selected", "boundaries-labels"}
 
 
-def test_choropleth_colours_follow_the_quantile_classes():
+def test_choropleth_colours_follow_the_quantile_classes_and_zero_is_none():
+    from layers.choropleth import ZERO_ALPHA
     from layers.classify import ramp
+    from layers.palette import ZERO_RGB
 
     rendered = render("grid_choropleth")[0]
     values = np.array([0, 1, 2, 3, 5, 8, 13, 40], dtype=float)
-    breaks = sorted(set(np.quantile(values, [0.2, 0.4, 0.6, 0.8, 1.0]).tolist()))
+    positive = values[values > 0]
+    breaks = sorted(set(np.quantile(positive, [0.2, 0.4, 0.6, 0.8, 1.0]).tolist()))
     colours = ramp(len(breaks))
     for row, value in zip(rendered.spec["data"], values):
+        if value == 0:  # no incidents: a faint dark neutral, not the ramp's pale yellow
+            assert row["c"] == [*ZERO_RGB, ZERO_ALPHA]
+            continue
         klass = next(i for i, b in enumerate(breaks) if value <= b)
         assert row["c"][:3] == list(colours[klass])
-    assert len(rendered.legend.items) == len(breaks)
+    items = rendered.legend.items
+    assert len(items) == len(breaks) + 1 and items[0].rgb == ZERO_RGB and items[0].label == "0（无）"
+    assert items[1].label.startswith("1 ")  # the first class starts at the smallest non-zero count
+    english = render("grid_choropleth", "en")[0].legend.items[0].label
+    assert english == "0 (none)"
+
+
+def test_zero_has_no_class_of_its_own_when_nothing_is_zero_or_the_value_is_not_a_count():
+    from layers.choropleth import classed_colours
+
+    t = translator("zh")
+    _, legend = classed_colours([1, 2, 3, 4, 5], t, method="quantile", classes=5, value_label="x", title="x", zero_is_none=True)
+    assert all(item.label != "0（无）" for item in legend.items)
+    fills, legend = classed_colours([0, 1, 2, 3, 4], t, method="quantile", classes=5, value_label="x", title="x")
+    assert fills[0][:3] == [255, 255, 178] and all(item.label != "0（无）" for item in legend.items)
+
+
+def test_route_labels_of_close_resources_do_not_overlap():
+    from layers.route import LABEL_HEIGHT_PX, _world_px, fit_zoom, label_width_px, place_labels
+
+    origin = [119.2, 34.6]
+    # Four resources a few dozen metres apart, 2 km away: their midpoints fall on one spot.
+    ends = [[119.22 + i * 0.0003, 34.6 + i * 0.0002] for i in range(4)]
+    texts = ["2.0 km · 约 4 分钟"] * 4
+    zoom = fit_zoom([origin, *ends])
+    boxes = []
+    for (position, offset), text in zip(place_labels(origin, ends, texts), texts):
+        x, y = _world_px(position[0], position[1], zoom)
+        x, y = x + offset[0], y + offset[1]
+        boxes.append((x - label_width_px(text) / 2, y - LABEL_HEIGHT_PX / 2, x + label_width_px(text) / 2, y + LABEL_HEIGHT_PX / 2))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    # A lone label stays at its line's midpoint, on the line.
+    [(position, offset)] = place_labels(origin, ends[:1], texts[:1])
+    assert offset == [0, 0] and position == [round((origin[0] + ends[0][0]) / 2, 6), round((origin[1] + ends[0][1]) / 2, 6)]
+    for lang in ("zh", "en"):
+        spec = next(r for r in render("route", lang) if r.id == "route-labels").spec
+        assert spec["getPixelOffset"] == "@@=o" and all(len(row["o"]) == 2 for row in spec["data"])
+        # A fixed glyph set holding every label character: the atlas is built once, with the page.
+        assert all(set(row["text"]) <= set(spec["characterSet"]) for row in spec["data"]) and spec["data"]
 
 
 def test_air_stations_use_the_hj633_colours_and_the_surface_interpolates():

@@ -3,10 +3,12 @@ on SQLite and PostGIS. Time is injected (``now``), never waited for."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
+import pandas as pd
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from queries import auth
@@ -24,6 +26,7 @@ from queries.auth import (
     issue_token,
     list_audit,
     list_users,
+    login_throttles,
     record_audit,
     revoke_tokens,
     session_is_current,
@@ -46,12 +49,12 @@ def fast_hashing(monkeypatch):
     monkeypatch.setattr(auth, "_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-def attempt(engine, name, password, now):
-    """One log-in attempt in its own transaction, committed whatever the outcome (like /login):
-    the account, or the exception it raised."""
+def attempt(engine, name, password, now, address="10.9.9.9"):
+    """One log-in attempt from ``address`` in its own transaction, committed whatever the outcome
+    (like /login): the account, or the exception it raised."""
     with engine.begin() as conn:
         try:
-            return verify_login(conn, name, password, now=now)
+            return verify_login(conn, name, password, address=address, now=now)
         except (BadCredentials, LockedOut) as exc:
             return exc
 
@@ -114,68 +117,182 @@ def test_good_and_bad_passwords(people):
     assert user_row(engine, "zhang.wei")["failed_logins"] == 1
 
 
-def test_back_off_locks_and_doubles_then_unlocks(people):
+ADMIN_DESK, ATTACKER, ELSEWHERE = "10.1.0.7", "203.0.113.9", "10.2.0.8"
+
+
+def throttles(engine, **filters) -> list[dict]:
+    """The throttle rows, times as datetimes (None for none)."""
+    with engine.connect() as conn:
+        rows = login_throttles(conn, **filters).to_dict("records")
+    return [{key: (None if value is pd.NaT or value is None else value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+             for key, value in row.items()} for row in rows]
+
+
+def test_back_off_per_name_and_address_locks_doubles_caps_and_unlocks(people):
     engine = people
     moment = T0
     for number in range(1, FREE_ATTEMPTS):
-        assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment), BadCredentials)
-        assert user_row(engine, "zhang.wei")["locked_until"] is None, number
+        assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment, ATTACKER), BadCredentials)
+        assert all(row["locked_until"] is None for row in throttles(engine)), number
         moment += SECOND
-    # The FREE_ATTEMPTS-th failure locks for LOCK_BASE.
-    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment), BadCredentials)
-    row = user_row(engine, "zhang.wei")
-    assert row["failed_logins"] == FREE_ATTEMPTS and row["locked_until"] == moment + LOCK_BASE
+    # The FREE_ATTEMPTS-th failure locks that name at that address for LOCK_BASE.
+    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment, ATTACKER), BadCredentials)
+    [pair] = throttles(engine, user="zhang.wei")
+    assert (pair["scope"], pair["address"], pair["failures"], pair["locked_until"]) == ("account", ATTACKER, FREE_ATTEMPTS, moment + LOCK_BASE)
     locked_at = moment
 
-    # While locked even the right password is refused, with the time it unlocks; nothing is counted.
-    refused = attempt(engine, "zhang.wei", PASSWORD, locked_at + LOCK_BASE - SECOND)
+    # While locked even the right password is refused there, with the time it ends; nothing is counted.
+    refused = attempt(engine, "zhang.wei", PASSWORD, locked_at + LOCK_BASE - SECOND, ATTACKER)
     assert isinstance(refused, LockedOut) and refused.until == locked_at + LOCK_BASE
-    assert user_row(engine, "zhang.wei")["failed_logins"] == FREE_ATTEMPTS
+    assert throttles(engine, user="zhang.wei")[0]["failures"] == FREE_ATTEMPTS
 
-    # After the lock a further failure doubles it.
+    # After the lock a further failure doubles it, up to LOCK_MAX.
     moment = locked_at + LOCK_BASE + SECOND
-    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment), BadCredentials)
-    assert user_row(engine, "zhang.wei")["locked_until"] == moment + 2 * LOCK_BASE
+    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", moment, ATTACKER), BadCredentials)
+    assert throttles(engine, user="zhang.wei")[0]["locked_until"] == moment + 2 * LOCK_BASE
+    doublings = int(math.log2(LOCK_MAX / LOCK_BASE)) + 2
+    for _ in range(doublings):
+        moment = throttles(engine, user="zhang.wei")[0]["locked_until"] + SECOND
+        attempt(engine, "zhang.wei", "wrong password!", moment, ATTACKER)
+    assert throttles(engine, user="zhang.wei")[0]["locked_until"] == moment + LOCK_MAX
 
-    # Once it passes, the right password logs in and clears the counter and the lock.
-    moment += 2 * LOCK_BASE + SECOND
-    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, moment), auth.Account)
+    # Once it passes, the right password logs in and clears that name's count at that address.
+    moment += LOCK_MAX + SECOND
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, moment, ATTACKER), auth.Account)
+    assert throttles(engine, user="zhang.wei") == []
     row = user_row(engine, "zhang.wei")
     assert row["failed_logins"] == 0 and row["locked_until"] is None
 
 
-def test_lock_is_capped(people):
+def test_a_guesser_elsewhere_cannot_lock_the_admin_out_of_their_own_workstation(people):
     engine = people
     with engine.begin() as conn:
-        conn.execute(update(User).where(User.name == "zhang.wei").values(failed_logins=FREE_ATTEMPTS + 20))
-    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", T0), BadCredentials)
-    assert user_row(engine, "zhang.wei")["locked_until"] == T0 + LOCK_MAX
+        add_user(conn, "ops.admin", "admin", PASSWORD, now=T0)
+    for _ in range(FREE_ATTEMPTS + 3):
+        attempt(engine, "ops.admin", "wrong password!", T0, ATTACKER)
+    assert isinstance(attempt(engine, "ops.admin", PASSWORD, T0 + SECOND, ATTACKER), LockedOut)  # the guesser is locked out
+    assert isinstance(attempt(engine, "ops.admin", PASSWORD, T0 + SECOND, ADMIN_DESK), auth.Account)  # the admin is not
+    # The administrators' view still tells: failures since the last success, and the latest lock somewhere.
+    assert isinstance(attempt(engine, "ops.admin", "typo password", T0 + 2 * SECOND, ADMIN_DESK), BadCredentials)
+    row = user_row(engine, "ops.admin")
+    assert row["failed_logins"] == 1 and row["locked_until"] is None  # reset by the success at the desk
+    for _ in range(FREE_ATTEMPTS):
+        attempt(engine, "ops.admin", "wrong password!", T0 + 3 * SECOND, ELSEWHERE)
+    assert user_row(engine, "ops.admin")["locked_until"] == T0 + 3 * SECOND + LOCK_BASE
+    assert isinstance(attempt(engine, "ops.admin", PASSWORD, T0 + 4 * SECOND, ADMIN_DESK), auth.Account)
+
+
+def test_unknown_and_known_names_are_indistinguishable(people):
+    """The same answers at the same moments, the same throttle rows: nothing tells whether
+    ``zhang.wei`` has an account and ``wang.fang`` has none."""
+    engine = people
+    answers = {}
+    for name in ("zhang.wei", "wang.fang"):
+        moment, seen = T0, []
+        for _ in range(FREE_ATTEMPTS + 2):
+            outcome = attempt(engine, name, "wrong password!", moment, ATTACKER)
+            seen.append((type(outcome).__name__, getattr(outcome, "until", None)))
+            moment += SECOND
+        answers[name] = seen
+    assert answers["zhang.wei"] == answers["wang.fang"]
+    assert answers["zhang.wei"][FREE_ATTEMPTS][0] == "LockedOut"
+    rows = {row["user_name"]: row for row in throttles(engine) if row["scope"] == "account"}
+    assert {k: v for k, v in rows["zhang.wei"].items() if k != "user_name"} == {k: v for k, v in rows["wang.fang"].items() if k != "user_name"}
+
+
+def test_every_failure_does_the_same_work(people, monkeypatch):
+    """Same timing class for a name with an account, one without and a device without a password:
+    one argon2 verification with the parameters real hashes have (a dummy hash where there is no
+    password) and the same SQL statements in the same order."""
+    engine = people
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    verified = []
+
+    class Recording(PasswordHasher):
+        def verify(self, stored, password):
+            verified.append(stored.split("$")[3])  # the parameters: m=…,t=…,p=…
+            return super().verify(stored, password)
+
+    monkeypatch.setattr(auth, "_hasher", lambda: Recording(time_cost=1, memory_cost=1024, parallelism=1))
+    work = {}
+    for name in ("zhang.wei", "wang.fang", "screen-1"):
+        verified.clear()
+        statements = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(" ".join(statement.split()))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            outcome = attempt(engine, name, "wrong password!", T0, ATTACKER)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert isinstance(outcome, BadCredentials), name
+        work[name] = (list(verified), statements)
+    assert work["zhang.wei"][0] == [fast.hash("x").split("$")[3]]
+    assert work["zhang.wei"] == work["wang.fang"] == work["screen-1"]
+    assert any("login_throttle" in statement for statement in work["zhang.wei"][1])
+
+
+def test_an_address_guessing_many_names_is_slowed_down_for_every_name(people):
+    engine = people
+    moment = T0
+    for number in range(auth.ADDRESS_FREE_ATTEMPTS):
+        assert isinstance(attempt(engine, f"guess-{number}", "wrong password!", moment, ATTACKER), BadCredentials)
+        moment += SECOND
+    [address] = [row for row in throttles(engine, address=ATTACKER) if row["scope"] == "address"]
+    assert address["failures"] == auth.ADDRESS_FREE_ATTEMPTS and address["locked_until"] == moment - SECOND + auth.ADDRESS_LOCK_BASE
+    locked = attempt(engine, "zhang.wei", PASSWORD, moment, ATTACKER)  # every name, even with its password
+    assert isinstance(locked, LockedOut) and locked.until == address["locked_until"]
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, moment, ELSEWHERE), auth.Account)  # other addresses are not affected
+    # A success does not reset an address's count: after the lock, the next failure doubles it.
+    moment = address["locked_until"] + SECOND
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, moment, ATTACKER), auth.Account)
+    attempt(engine, "guess-x", "wrong password!", moment, ATTACKER)
+    [address] = [row for row in throttles(engine, address=ATTACKER) if row["scope"] == "address"]
+    assert address["locked_until"] == moment + 2 * auth.ADDRESS_LOCK_BASE
+
+
+def test_counts_are_forgotten_a_day_after_the_last_failure(people):
+    engine = people
+    for _ in range(FREE_ATTEMPTS - 1):
+        attempt(engine, "zhang.wei", "wrong password!", T0, ATTACKER)
+    later = T0 + auth.FORGET_AFTER + SECOND
+    assert isinstance(attempt(engine, "zhang.wei", "wrong password!", later, ELSEWHERE), BadCredentials)
+    assert {(row["scope"], row["address"]) for row in throttles(engine)} == {("account", ELSEWHERE), ("address", ELSEWHERE)}  # old rows purged
+    for _ in range(FREE_ATTEMPTS - 1):  # a fresh allowance at the old address: not locked
+        assert isinstance(attempt(engine, "zhang.wei", "wrong password!", later, ATTACKER), BadCredentials)
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, later, ATTACKER), auth.Account)
 
 
 def test_success_resets_the_counter(people):
     engine = people
     for _ in range(FREE_ATTEMPTS - 1):
-        attempt(engine, "zhang.wei", "wrong password!", T0)
-    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0), auth.Account)
+        attempt(engine, "zhang.wei", "wrong password!", T0, ATTACKER)
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0, ATTACKER), auth.Account)
     assert user_row(engine, "zhang.wei")["failed_logins"] == 0
     for _ in range(FREE_ATTEMPTS - 1):  # a fresh allowance: still not locked
-        attempt(engine, "zhang.wei", "wrong password!", T0)
-    assert user_row(engine, "zhang.wei")["locked_until"] is None
+        attempt(engine, "zhang.wei", "wrong password!", T0, ATTACKER)
+    assert all(row["locked_until"] is None for row in throttles(engine))
 
 
 def test_disabled_user_is_refused_and_a_new_password_lifts_a_lock(people):
     engine = people
     with engine.begin() as conn:
         change_user(conn, "zhang.wei", disabled=True, now=T0)
-    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0), BadCredentials)
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0, ATTACKER), BadCredentials)
     with engine.begin() as conn:
         change_user(conn, "zhang.wei", disabled=False, now=T0)
-        conn.execute(update(User).where(User.name == "zhang.wei").values(failed_logins=9, locked_until=T0 + LOCK_MAX))
+    for _ in range(FREE_ATTEMPTS):
+        attempt(engine, "zhang.wei", "wrong password!", T0, ATTACKER)
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0, ATTACKER), LockedOut)
+    with engine.begin() as conn:
         change_user(conn, "zhang.wei", password="another long secret", now=T0)
     row = user_row(engine, "zhang.wei")
     assert row["failed_logins"] == 0 and row["locked_until"] is None
-    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0), BadCredentials)
-    assert isinstance(attempt(engine, "zhang.wei", "another long secret", T0), auth.Account)
+    assert [r["scope"] for r in throttles(engine)] == ["address"]  # the address's own count stays
+    assert isinstance(attempt(engine, "zhang.wei", PASSWORD, T0, ATTACKER), BadCredentials)
+    assert isinstance(attempt(engine, "zhang.wei", "another long secret", T0, ATTACKER), auth.Account)
 
 
 def test_change_user_checks_and_bumps_the_session_version(people):

@@ -559,6 +559,87 @@ def test_memory_backend_is_a_bounded_lru_with_expiry():
     assert backend.get("short") is None
 
 
+def test_memory_backend_sweeps_expired_entries_it_is_never_asked_for_again():
+    now = [0.0]
+    backend = MemoryBackend(clock=lambda: now[0], sweep_every=4)
+    for minute in range(3):  # the keys of three minutes' windows, each living 30 s
+        backend.set(f"window-{minute}", b"x" * 10, ttl=30)
+        now[0] += 60
+    backend.set("long", b"y" * 10, ttl=3600)
+    # The fourth write swept: the three expired windows are gone without being read, "long" stays.
+    assert backend.size() == (1, 10) and backend.get("long") == b"y" * 10
+    for n in range(3):
+        backend.set(f"fresh-{n}", b"z", ttl=30)
+    assert backend.size() == (4, 13)  # nothing expired: nothing dropped
+
+
+def window_query():
+    """A cached query over a time window [start, end) and the calls it ran."""
+    executions = []
+
+    @cached(tables=("incidents",))
+    def incidents_between(conn, category, start, end):
+        executions.append((start, end))
+        stmt = select(Incident.id).where(Incident.category == category).order_by(Incident.id)
+        return [row.id for row in conn.execute(stmt)] + [end.isoformat()]
+
+    return incidents_between, executions
+
+
+def test_a_slot_keeps_one_last_good_value_per_query_however_the_window_moves(sqlite_engine):
+    seed(sqlite_engine)
+    cache = QueryCache(None, key_prefix=unique_prefix())
+    incidents_between, executions = window_query()
+    minutes = [T0 + dt.timedelta(minutes=m) for m in range(5)]
+
+    # Without a slot every window is a key of its own: one entry a minute.
+    for end in minutes:
+        cache.call(sqlite_engine, incidents_between, "accident", end - dt.timedelta(hours=24), end)
+    assert cache.last_good_store.size()[0] == 5
+
+    cache.clear()
+    with cache.last_good_slot("wall:default/overview/ranking"):
+        for end in minutes:
+            value = cache.call_or_last_good(sqlite_engine, incidents_between, "accident", end - dt.timedelta(hours=24), end).value
+            assert value == ["I1", end.isoformat()]
+        # One entry, replaced each minute; asked for a later window it answers the newest it has.
+        assert cache.last_good_store.size()[0] == 1
+        later = minutes[-1] + dt.timedelta(minutes=10)
+        assert cache.last_good(sqlite_engine, incidents_between, "accident", later - dt.timedelta(hours=24), later).value == ["I1", minutes[-1].isoformat()]
+        # Arguments that are not instants still make their own entries.
+        cache.call_or_last_good(sqlite_engine, incidents_between, "natural_disaster", T0, T0)
+        assert cache.last_good_store.size()[0] == 2
+    with cache.last_good_slot("wall:default/traffic/ranking"):  # another panel: its own entry
+        cache.call(sqlite_engine, incidents_between, "accident", T0, T0)
+        assert cache.last_good(sqlite_engine, incidents_between, "accident", T0, T0).value == ["I1", T0.isoformat()]
+    assert cache.last_good_store.size()[0] == 3
+    # Outside any slot the slot's entries are not found (keys by window, as before).
+    assert cache.last_good(sqlite_engine, incidents_between, "accident", later - dt.timedelta(hours=24), later) is None
+    assert len(executions) == 5 + 5 + 1 + 1
+
+
+def test_last_good_slot_names_are_checked_and_do_not_leak_across_threads(sqlite_engine):
+    seed(sqlite_engine)
+    cache = QueryCache(None, key_prefix=unique_prefix())
+    incidents_between, _ = window_query()
+    for bad in ("", "x" * 257, "line\nbreak", None):
+        with pytest.raises(ValueError):
+            with cache.last_good_slot(bad):
+                pass
+    seen = {}
+
+    def other_thread():  # a thread started inside a slot does not inherit it
+        seen["other"] = cache.last_good_key_for(incidents_between.__cache_spec__, sqlite_engine, "public", {"category": "accident"})
+
+    with cache.last_good_slot("wall:a"):
+        inside = cache.last_good_key_for(incidents_between.__cache_spec__, sqlite_engine, "public", {"category": "accident"})
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    outside = cache.last_good_key_for(incidents_between.__cache_spec__, sqlite_engine, "public", {"category": "accident"})
+    assert inside != outside and seen["other"] == outside
+
+
 def test_memory_only_cache_reports_memory_without_error():
     status = QueryCache(None).status()
     assert (status.backend, status.error) == ("memory", None)
@@ -643,3 +724,38 @@ def test_unreachable_redis_from_the_start_serves_from_memory(sqlite_engine):
     assert len(executions) == 1
     assert cache.counters.redis_failures == 1
     assert cache.status().backend == "memory"
+
+
+# --- one catalogue read per request (QueryCache.one_snapshot) -----------------------------------
+
+
+def test_calls_in_one_snapshot_read_the_catalogue_once_and_a_new_snapshot_sees_writes(engine, cache):
+    seed(engine)
+    incident_ids, executions = incident_query()
+    speeds, _ = speed_query()
+    cache.call(engine, incident_ids)
+    cache.call(engine, speeds)
+    catalogue = StatementCounter(engine, "datasets")
+    try:
+        with cache.one_snapshot():
+            for _ in range(3):
+                cache.call(engine, incident_ids)
+                cache.call(engine, speeds)
+        inside = catalogue.count
+        for _ in range(2):
+            cache.call(engine, incident_ids)
+        outside = catalogue.count - inside
+    finally:
+        catalogue.close()
+    assert inside == 1  # six hits, one read of the versions
+    assert outside == 2  # without a snapshot, one read per call as before
+    assert len(executions) == 1
+    shared: dict = {}
+    with cache.one_snapshot(shared):
+        cache.call(engine, incident_ids)
+    add_incident(engine, "I3")
+    with cache.one_snapshot(shared):  # the same request: keyed on its snapshot, not on the write
+        assert cache.call(engine, incident_ids)["id"].tolist() == ["I1", "I2"]
+    with cache.one_snapshot():  # the next request sees it
+        assert cache.call(engine, incident_ids)["id"].tolist() == ["I1", "I2", "I3"]
+    assert len(executions) == 2

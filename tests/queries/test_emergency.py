@@ -275,3 +275,51 @@ def test_times_and_actors_are_checked(db):
             raise_alert(conn, WALL, "A", by="x" * 65)
         with pytest.raises(ValueError, match="'by'"):
             acknowledge(conn, WALL, by=" ", now=NOW)
+
+
+# --- areas: a viewer limited to areas sees and acknowledges only theirs -----------------------------------
+
+
+def ganyu(id_, severity, minutes_ago, **extra):
+    return incident(id_, severity, minutes_ago, district_code="320707", street_code="320707002", **extra)
+
+
+def test_a_viewer_limited_to_areas_gets_the_best_emergency_among_theirs(db):
+    add(db, ganyu("G1", 1, 1), incident("H2", 2, 10), incident("H1-old", 1, 50, street_code="320706003"))
+    assert active(db)["id"] == "G1"  # the whole city: the newest severity I
+    with db.connect() as conn:
+        haizhou = active_emergency(conn, WALL, NOW, areas=["320706"])
+        street = active_emergency(conn, WALL, NOW, areas=["320706003"])
+        both = active_emergency(conn, WALL, NOW, areas=["320706003", "320707"])
+        elsewhere = active_emergency(conn, WALL, NOW, areas=["320722"])
+    assert (haizhou["id"], haizhou["pending"]) == ("H1-old", 1)  # Ganyu's never hides Haizhou's, nor counts as pending
+    assert street["id"] == "H1-old" and street["pending"] == 0
+    assert (both["id"], both["pending"]) == ("G1", 1)  # several areas: the union
+    assert elsewhere is None
+
+
+def test_a_viewer_limited_to_areas_acknowledges_only_theirs(db):
+    add(db, ganyu("G1", 1, 1), incident("H1", 1, 10))
+    with db.begin() as conn:
+        acked = acknowledge(conn, WALL, by="haizhou-duty", now=NOW, areas=["320706"])
+        assert acked["incident_id"] == "H1"  # the one shown to them, not Ganyu's at the top of the wall
+        assert acknowledge(conn, WALL, "G1", by="haizhou-duty", now=NOW, areas=["320706"]) is None  # not theirs
+    assert active(db)["id"] == "G1"
+    with db.connect() as conn:
+        assert active_emergency(conn, WALL, NOW, areas=["320706"]) is None
+
+
+def test_manual_switches_are_limited_to_the_viewers_areas_too(db):
+    add(db, ganyu("G-man", 4, 300), incident("H-auto", 2, 5))
+    with db.begin() as conn:
+        raise_alert(conn, WALL, "G-man", by="city-commander", now=NOW - MINUTE)
+    assert active(db)["id"] == "G-man"
+    with db.connect() as conn:
+        assert active_emergency(conn, WALL, NOW, areas=["320706"])["id"] == "H-auto"
+        assert active_emergency(conn, WALL, NOW, areas=["3207070"])["id"] == "G-man"  # a prefix between levels
+
+
+def test_area_prefixes_are_checked(db):
+    with db.connect() as conn:
+        with pytest.raises(ValueError, match="not an area code"):
+            active_emergency(conn, WALL, NOW, areas=["haizhou"])

@@ -42,12 +42,14 @@ PAGES = {
     "/wall/default": "view_wall",
     "/briefing": "view_briefing",
     "/briefing/city": "view_briefing",
+    "/studio": "edit_specs",
+    "/catalog": "view_catalog",
     "/admin/users": "manage_users",
     "/admin/audit": "view_audit",
     "/no-such-page": PERSON,
 }
-ROUTED_PAGES = {"/": "view_overview", "/command": "view_command", "/wall": "view_wall", "/wall/default": "view_wall", "/404": PERSON,
-                "/elsewhere": PERSON}
+ROUTED_PAGES = {"/": "view_overview", "/command": "view_command", "/wall": "view_wall", "/wall/default": "view_wall",
+                "/studio": "edit_specs", "/catalog": "view_catalog", "/404": PERSON, "/elsewhere": PERSON}
 GET_ROUTES = {
     "/_dash-layout": ANY,
     "/_dash-dependencies": ANY,
@@ -64,7 +66,8 @@ GET_ROUTES = {
     "/export/briefing/Not_An_Id.pdf": "export",  # malformed: 400 once let through (no browser starts)
 }
 # Callbacks by what they write to (the table's rule, written out again).
-CALLBACK_OUTPUTS = {"command-": "view_command", "wall-": "view_wall", "home-": "view_overview", "shell-": ANY, "_pages_": ANY}
+CALLBACK_OUTPUTS = {"command-": "view_command", "wall-": "view_wall", "home-": "view_overview", "studio-": "edit_specs",
+                    "catalog-": "view_catalog", "shell-": ANY, "_pages_": ANY}
 
 
 def may(role: str | None, need: str) -> bool:
@@ -133,8 +136,8 @@ def test_everything_the_app_serves_is_declared(app):
 def test_an_undeclared_callback_output_is_denied():
     from app.security.access import DENY, callback_needs
 
-    assert callback_needs("studio-editor.children") == {DENY}
-    assert callback_needs('..command-map.layers...{"key":["ALL"],"type":"studio-panel"}.children..') == {"view_command", DENY}
+    assert callback_needs("reports-editor.children") == {DENY}
+    assert callback_needs('..command-map.layers...{"key":["ALL"],"type":"reports-panel"}.children..') == {"view_command", DENY}
 
 
 # --- pages ----------------------------------------------------------------------------------------------

@@ -185,6 +185,40 @@ def test_lock_out_after_five_failures_is_429_with_retry_after(client, engine):
     assert login(client, "ops.admin", PASSWORD).status_code == 303  # other accounts are not affected
 
 
+def login_from(server, address: str, name: str, password: str):
+    """A log-in from a browser at ``address`` (its own client, its own CSRF token)."""
+    client = nobody(server)
+    page = client.get("/login", environ_base={"REMOTE_ADDR": address})
+    return client.post("/login", data={"csrf": csrf_of(page), "user": name, "password": password}, headers=ORIGIN,
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_unknown_and_known_names_get_the_same_answers(server):
+    """Nothing on the page tells whether an account exists: the same status, message and
+    ``Retry-After`` for a real name and an invented one, attempt by attempt, locks included."""
+    def answers(name):
+        seen = []
+        for _ in range(FREE_ATTEMPTS + 1):
+            response = login_from(server, "203.0.113.9", name, "wrong password!!")
+            message = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "<time>", error_text(response))  # moments apart
+            seen.append((response.status_code, message, response.headers.get("Retry-After") is not None))
+        return seen
+
+    known, unknown = answers("zhang.wei"), answers("nobody.here")
+    assert known == unknown
+    assert [status for status, *_ in known] == [401] * FREE_ATTEMPTS + [429]
+
+
+def test_a_guesser_cannot_lock_the_admin_out_of_their_own_workstation(server, engine):
+    for _ in range(FREE_ATTEMPTS + 2):
+        login_from(server, "203.0.113.9", "ops.admin", "wrong password!!")
+    assert login_from(server, "203.0.113.9", "ops.admin", PASSWORD).status_code == 429
+    assert login_from(server, "10.1.0.7", "ops.admin", PASSWORD).status_code == 303  # the admin's desk
+    failures = audit_rows(engine, action="login_failed")
+    assert {row["remote_addr"] for row in failures} == {"203.0.113.9"}
+    assert login_from(server, "10.1.0.7", "ops.admin", PASSWORD).status_code == 303
+
+
 def test_csrf_token_is_required(client, engine, server):
     client.get("/login")
     no_token = client.post("/login", data={"user": "zhang.wei", "password": PASSWORD}, headers=ORIGIN)

@@ -16,7 +16,7 @@ from queries.schema import (
     SpecVersion,
 )
 from queries.settings import Settings
-from queries.specs.model import SpecCatalogue
+from queries.specs.model import IndicatorFacts, SpecCatalogue
 from queries.specs.store import (
     DEFAULT_WALL_ID,
     SPECS_DATASET,
@@ -196,4 +196,5 @@ def test_catalogue_from_db(engine):
         seed_catalogue(conn)
         catalogue = catalogue_from_db(conn, ["basemap", "incidents"])
     assert catalogue == SpecCatalogue(indicators=frozenset({"aqi"}), layers=frozenset({"basemap", "incidents"}),
-                                      areas=frozenset({"320700", "320706"}), datasets=frozenset({"env.aq"}))
+                                      areas=frozenset({"320700", "320706"}), datasets=frozenset({"env.aq"}),
+                                      indicator_facts={"aqi": IndicatorFacts(None, "neutral")})

@@ -298,8 +298,10 @@ def current_emergency(wall_id: str, now: dt.datetime):
 
     context = current_context()
     window = dt.timedelta(minutes=context.settings.wall_emergency_minutes)
+    viewer = current_viewer()
     with context.engine.connect() as conn:
-        return active_emergency(conn, wall_id, now, window)
+        # A viewer limited to areas gets the best emergency within them: one elsewhere must not hide theirs.
+        return active_emergency(conn, wall_id, now, window, areas=viewer.areas if viewer is not None else None)
 
 
 def _json_emergency(incident: dict | None) -> dict | None:

@@ -18,6 +18,7 @@ with another secret (a server in another process) needs ``session_cookie(…, se
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -239,21 +240,46 @@ def seeded_sqlite_url(tmp_path) -> str:
     return url
 
 
-@pytest.fixture
-def live_server(tmp_path, seeded_sqlite_url):
-    """The real app on a free port in a background thread; yields its base URL."""
+@contextlib.contextmanager
+def serving(folder: Path, database_url: str, name: str = "cityops-live-server"):
+    """The real app on ``database_url``, on a free port in a background thread: yields its base URL."""
     from werkzeug.serving import make_server
 
     from app.server import create_app
 
-    dash_app = create_app(make_settings(tmp_path, seeded_sqlite_url))
-    port = free_port()
-    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="cityops-live-server", daemon=True)
+    dash_app = create_app(make_settings(folder, database_url))
+    server = make_server("127.0.0.1", free_port(), dash_app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def demo_city_server(folder: Path, seed: int, *, now: dt.datetime | None = None):
+    """The app on the small demo city (built for ``seed``, its data ending at ``now``, default the
+    current time, so "last 24 h" has data) in SQLite under ``folder``: yields (base URL, engine)."""
+    from queries.demo import build_demo_city
+
+    url = f"sqlite:///{folder / 'demo.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    build_demo_city(engine, "small", seed, now=now or dt.datetime.now(dt.timezone.utc))
+    try:
+        with serving(folder, url, name=f"cityops-{folder.name}") as base_url:
+            yield base_url, engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path, seeded_sqlite_url):
+    """The real app on a free port in a background thread; yields its base URL."""
+    with serving(tmp_path, seeded_sqlite_url) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

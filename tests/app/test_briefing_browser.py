@@ -13,17 +13,14 @@ labels already say (the area's name and its value).
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.app.conftest import (
     assert_only_own_host,
-    free_port,
-    make_settings,
+    demo_city_server,
     open_watched_page,
 )
 
@@ -38,27 +35,8 @@ CITY, HAIZHOU = "320700", "320706"
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """The app on the small demo city whose data ends at the current hour."""
-    from werkzeug.serving import make_server
-
-    from app.server import create_app
-    from queries.db import make_engine
-    from queries.demo import build_demo_city
-    from queries.migrate import ensure_schema
-
-    folder = tmp_path_factory.mktemp("briefing-browser")
-    url = f"sqlite:///{folder / 'demo.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    build_demo_city(engine, "small", 11, now=dt.datetime.now(dt.timezone.utc))
-    dash_app = create_app(make_settings(folder, url))
-    port = free_port()
-    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="cityops-briefing-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", engine
-    server.shutdown()
-    thread.join(timeout=10)
-    engine.dispose()
+    with demo_city_server(tmp_path_factory.mktemp("briefing-browser"), 11) as served:
+        yield served
 
 
 def tablet(browser, viewport: dict):

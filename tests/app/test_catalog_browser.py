@@ -3,16 +3,14 @@ and the address keeps the filter (a reload shows the same rows), no console erro
 another host."""
 from __future__ import annotations
 
-import datetime as dt
 import re
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from tests.app.conftest import assert_only_own_host, free_port, make_settings, open_watched_page
+from tests.app.conftest import assert_only_own_host, demo_city_server, open_watched_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,27 +21,8 @@ ROWS = "#catalog-datasets-body tr[data-code]"
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """The app on the small demo city."""
-    from werkzeug.serving import make_server
-
-    from app.server import create_app
-    from queries.db import make_engine
-    from queries.demo import build_demo_city
-    from queries.migrate import ensure_schema
-
-    folder = tmp_path_factory.mktemp("catalog-browser")
-    url = f"sqlite:///{folder / 'demo.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    build_demo_city(engine, "small", 13, now=dt.datetime.now(dt.timezone.utc))
-    dash_app = create_app(make_settings(folder, url))
-    port = free_port()
-    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="cityops-catalog-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", engine
-    server.shutdown()
-    thread.join(timeout=10)
-    engine.dispose()
+    with demo_city_server(tmp_path_factory.mktemp("catalog-browser"), 13) as served:
+        yield served
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@ on the map canvas) → street → community → grid → incident, breadcrumbs, 
 step, a shared link, playback, browser back; no console error, no request to another host."""
 from __future__ import annotations
 
-import datetime as dt
 import math
-import threading
 
 import pytest
 
 from tests.app.conftest import (
     assert_only_own_host,
-    free_port,
-    make_settings,
+    demo_city_server,
     open_watched_page,
 )
 
@@ -27,27 +24,8 @@ WORLD_PX = 512  # deck.gl's world size at zoom 0
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """The app on the small demo city whose data ends at the current hour (so "last 24 h" has data)."""
-    from werkzeug.serving import make_server
-
-    from app.server import create_app
-    from queries.db import make_engine
-    from queries.demo import build_demo_city
-    from queries.migrate import ensure_schema
-
-    folder = tmp_path_factory.mktemp("command-browser")
-    url = f"sqlite:///{folder / 'demo.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    build_demo_city(engine, "small", 11, now=dt.datetime.now(dt.timezone.utc))
-    dash_app = create_app(make_settings(folder, url))
-    port = free_port()
-    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="cityops-command-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", engine
-    server.shutdown()
-    thread.join(timeout=10)
-    engine.dispose()
+    with demo_city_server(tmp_path_factory.mktemp("command-browser"), 11) as served:
+        yield served
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
@@ -146,8 +147,11 @@ def test_sessions_of_every_kind_run_against_a_live_server(demo_server):
     engine.dispose()
     credentials = Credentials(walls=[f"/wall/default?token={token}"], commanders=[(user_of("commander"), TEST_PASSWORD)],
                               leaders=[(user_of("leader"), TEST_PASSWORD)])
-    figures = asyncio.run(run_phase(live_server, 3, 40.0, credentials, ramp=0.0, fetch_assets=True,
-                                    mix={"wall": 1, "commander": 1, "leader": 1}))
+    # In a thread of its own: a browser test earlier in this worker leaves Playwright's event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(1) as pool:
+        figures = pool.submit(asyncio.run, run_phase(live_server, 3, 40.0, credentials, ramp=0.0, fetch_assets=True,
+                                                     mix={"wall": 1, "commander": 1, "leader": 1})).result()
     assert figures["errors"] == 0, figures["error_samples"]
     assert {"login", "wall.open", "wall.refresh", "command.open", "drill", "briefing.open"} <= set(figures["actions"]), figures["actions"]
     assert figures["actions"]["login"]["n"] == 2

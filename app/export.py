@@ -111,12 +111,16 @@ WALL_STARTED = "() => !!(window.cityopsWall && window.cityopsWall.state && windo
 WALL_HOLD_SCENE = """(scene) => {
   const wall = window.cityopsWall;
   clearTimeout(wall.state.timer);
-  wall.update = function () {};  // the carousel and the emergency switch stop here: this scene stays
+  clearTimeout(wall.state.prerollTimer);
+  wall.emergency = function () {};  // the carousel and the emergency switch stop here: this scene stays
   for (const node of document.querySelectorAll('.wall-scene')) {
     const shown = node.dataset.scene === scene;
     node.classList.toggle('is-active', shown);
     node.setAttribute('aria-hidden', shown ? 'false' : 'true');
   }
+  wall.state.shown = scene;
+  // Sent by the wall's own request pump (one refresh in flight at a time), like a scene change.
+  wall.state.active = {scene: scene, next: scene, soon: false};
   window.dash_clientside.set_props('wall-active', {data: {scene: scene, next: scene}});
 }"""
 WALL_PANEL_READY = """(key) => {

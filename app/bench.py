@@ -8,7 +8,9 @@ docs, the numbers are for people to read):
   raster index of the area layer built beforehand, as a long-lived process keeps it:
   ``grid_index_build_s``, and both together ``grid_agg_with_build_1m_s``) and counting per
   grid; baseline ``geopandas.sjoin`` + groupby (``grid_agg_sjoin_1m_s``);
-  ``grid_agg_speedup_vs_sjoin`` is their ratio. ``grid_agg_points_differing`` must be 0.
+  ``grid_agg_speedup_vs_sjoin`` is their ratio. ``grid_agg_points_differing`` must be 0. Both
+  are the best of ``GRID_AGG_RUNS`` runs, so that a moment of another process's load does not
+  decide the ratio.
 * ``drill_cold_p95_ms`` / ``drill_warm_p95_ms``: the queries of one drill step (child counts of
   incidents and work orders over 24 h, the area summary), uncached and through the cache.
 * ``concurrent_20_db_queries``: database statements executed when 20 identical requests miss
@@ -100,6 +102,20 @@ def prepare_demo(engine, scale: str, say: Callable[[str], None], max_age: dt.tim
     return {**figures, "demo_build_reused": False}
 
 
+GRID_AGG_RUNS = 3
+
+
+def best_of(runs: int, work):
+    """(fastest wall-clock seconds over ``runs`` calls of ``work``, its result)."""
+    best, result = None, None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = work()
+        seconds = time.perf_counter() - started
+        best = seconds if best is None else min(best, seconds)
+    return best, result
+
+
 def bench_grid_assignment(engine, points: int = 1_000_000, seed: int = 7) -> dict:
     """1M new points like the city's own (near existing incidents) assigned to grids, vs sjoin."""
     import geopandas as gpd
@@ -124,16 +140,19 @@ def bench_grid_assignment(engine, points: int = 1_000_000, seed: int = 7) -> dic
     for level in ("district", "street", "community", "grid"):
         locator.raster(level)
     build_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ours = locator.assign(lon, lat)["grid_code"].value_counts()
-    ours_s = time.perf_counter() - started
+    def ours_once():
+        return locator.assign(lon, lat)["grid_code"].value_counts()
 
-    started = time.perf_counter()
-    frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    joined = gpd.sjoin(frame, grids[["code", "geometry"]], how="inner", predicate="intersects")
-    joined = joined[~joined.index.duplicated(keep="first")]  # a point on a shared edge counts once
-    baseline = joined.groupby("code").size()
-    sjoin_s = time.perf_counter() - started
+    def sjoin_once():
+        frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        joined = gpd.sjoin(frame, grids[["code", "geometry"]], how="inner", predicate="intersects")
+        joined = joined[~joined.index.duplicated(keep="first")]  # a point on a shared edge counts once
+        return joined.groupby("code").size()
+
+    # Best of a few runs each (as timeit does): another process taking the core for a moment
+    # slows one run, and one slow run must not decide the ratio either way.
+    ours_s, ours = best_of(GRID_AGG_RUNS, ours_once)
+    sjoin_s, baseline = best_of(GRID_AGG_RUNS, sjoin_once)
 
     # Same counts per grid (points exactly on shared edges may go to either side in sjoin).
     compared = pd.concat([ours.rename("ours"), baseline.rename("sjoin")], axis=1).fillna(0)
@@ -147,6 +166,7 @@ def bench_grid_assignment(engine, points: int = 1_000_000, seed: int = 7) -> dic
         "grid_agg_sjoin_1m_s": round(sjoin_s * 1_000_000 / points, 3),
         "grid_agg_speedup_vs_sjoin": round(sjoin_s / ours_s, 2),
         "grid_agg_points_differing": mismatched,
+        "grid_agg_runs": GRID_AGG_RUNS,
     }
 
 

@@ -14,12 +14,15 @@ such a worker stayed blank.
 
 Memory: glibc gives threads that allocate at once malloc arenas of their own (up to 8 per core),
 and an arena's free memory is rarely returned to the system; with ``CITYOPS_WEB_THREADS`` threads
-per worker the arenas' high water grows with every burst of concurrency. Every worker limits
-itself to ``MALLOC_ARENA_MAX`` = 2 arenas at start (``limit_malloc_arenas``: glibc's
-``mallopt(M_ARENA_MAX)``, the same as the environment variable, which glibc reads only when a
-process starts) unless the environment sets ``MALLOC_ARENA_MAX`` itself, which then wins. A WSGI
-server of your own: ``MALLOC_ARENA_MAX=2 gunicorn 'app.wsgi:create_wsgi_app()'``. Figures in
-docs/performance.md (the wall's soak).
+per worker the arenas' high water grows with every burst of concurrency. And once a large block
+(a wall refresh's JSON answer with a map's layer data runs to megabytes) is freed, glibc raises
+its mmap threshold to that size, so the next ones come from the arenas and fragment them. Every
+worker therefore sets, at start (``tune_malloc``, glibc's ``mallopt``; the environment variables
+are read only when a process starts): at most ``MALLOC_ARENA_MAX`` = 2 arenas, and a fixed mmap
+threshold of ``MMAP_THRESHOLD`` bytes (large blocks always mapped and given back when freed). The
+environment wins where it sets ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` itself. A WSGI
+server of your own: ``MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144 gunicorn
+'app.wsgi:create_wsgi_app()'``. Figures in docs/performance.md (the wall's soak).
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ import os
 from gunicorn.app.base import BaseApplication
 
 MALLOC_ARENA_MAX = 2
-M_ARENA_MAX = -8  # glibc malloc.h
+MMAP_THRESHOLD = 256 * 1024
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc malloc.h
 
 
 def create_wsgi_app(settings=None):
@@ -64,21 +68,27 @@ def _is_dash_hook(hook, dash_app) -> bool:
     return getattr(hook, "__module__", "").startswith("dash.") and getattr(hook, "__qualname__", "").startswith(f"{dash.Dash.__name__}.")
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENA_MAX) -> bool:
-    """At most ``arenas`` glibc malloc arenas in this process from now on, unless the environment
-    says otherwise (``MALLOC_ARENA_MAX``); False where it cannot be set (not glibc)."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
+def tune_malloc(arenas: int = MALLOC_ARENA_MAX, mmap_threshold: int = MMAP_THRESHOLD) -> dict[str, int]:
+    """glibc's malloc for a long-running threaded server, from now on in this process: at most
+    ``arenas`` arenas, large blocks mapped from ``mmap_threshold`` bytes on. A setting the
+    environment makes (``MALLOC_ARENA_MAX``, ``MALLOC_MMAP_THRESHOLD_``) is left alone. Returns
+    what was set; nothing where ``mallopt`` is not there (not glibc)."""
     try:
-        return bool(ctypes.CDLL(None).mallopt(M_ARENA_MAX, int(arenas)))  # the C library the interpreter runs on
-    except (OSError, AttributeError):  # musl, macOS: no mallopt/arenas of that kind
-        return False
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # musl, macOS: no mallopt of that kind
+        return {}
+    done = {}
+    for variable, parameter, value in (("MALLOC_ARENA_MAX", M_ARENA_MAX, arenas), ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, mmap_threshold)):
+        if variable not in os.environ and mallopt(parameter, int(value)):
+            done[variable] = int(value)
+    return done
 
 
 def _post_fork(server, worker) -> None:
     """gunicorn ``post_fork``: in the worker, before it loads the app or starts a thread."""
-    if limit_malloc_arenas():
-        server.log.debug("worker %s: MALLOC_ARENA_MAX=%s", worker.pid, MALLOC_ARENA_MAX)
+    done = tune_malloc()
+    if done:
+        server.log.debug("worker %s: %s", worker.pid, " ".join(f"{name}={value}" for name, value in done.items()))
 
 
 class CityOpsGunicorn(BaseApplication):

@@ -786,43 +786,85 @@ def print_report(samples: list[dict], duration_s: float, warmup_min: float) -> N
         f"{LEVEL_OFF[k][0]} {'levels off' if ok else 'grows'}" for k, ok in zip(LEVEL_OFF, verdicts)))
 
 
-def heap_census(cdp) -> dict[tuple[str, str], list[int]]:
-    """A V8 heap snapshot of the page (CDP ``HeapProfiler.takeHeapSnapshot``, after a GC) as
-    {(node type, constructor or kind): [count, self bytes]}; strings and numbers by kind only."""
-    chunks: list[str] = []
+def save_heap_snapshot(cdp, path: Path) -> None:
+    """A V8 heap snapshot of the page (CDP ``HeapProfiler.takeHeapSnapshot``, after a GC) into ``path``."""
+    with open(path, "w") as out:
+        def write(params):
+            out.write(params["chunk"])
 
-    def collect(params):
-        chunks.append(params["chunk"])
+        cdp.on("HeapProfiler.addHeapSnapshotChunk", write)
+        try:
+            cdp.send("HeapProfiler.takeHeapSnapshot", {"reportProgress": False})
+        finally:
+            cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", write)
 
-    cdp.on("HeapProfiler.addHeapSnapshotChunk", collect)
-    try:
-        cdp.send("HeapProfiler.takeHeapSnapshot", {"reportProgress": False})
-    finally:
-        cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", collect)
-    snapshot = json.loads("".join(chunks))
+
+HEAP_PATH_DEPTH = 11
+
+
+def heap_by_path(path: Path, depth: int = HEAP_PATH_DEPTH) -> dict[str, list[int]]:
+    """{retaining path: [objects, self bytes]} of a saved snapshot: each object counts under the
+    first ``depth`` steps of its shortest retaining path from the root (breadth first over the
+    strong edges; array elements as ``[]``), so that what grows shows where it is held
+    (e.g. ``store > … > layoutHashes > … > changedProps > layerData > aqi-surface``)."""
+    from collections import deque
+
+    snapshot = json.loads(path.read_text())
     meta = snapshot["snapshot"]["meta"]
-    fields, types = meta["node_fields"], meta["node_types"][0]
-    width, type_at, name_at, size_at = len(fields), fields.index("type"), fields.index("name"), fields.index("self_size")
-    nodes, strings = snapshot["nodes"], snapshot["strings"]
-    named = {"object", "closure", "native", "array", "hidden", "code", "object shape", "synthetic"}
-    census: dict[tuple[str, str], list[int]] = {}
-    for index in range(0, len(nodes), width):
-        kind = types[nodes[index + type_at]]
-        name = strings[nodes[index + name_at]][:80] if kind in named else ""
-        entry = census.setdefault((kind, name), [0, 0])
+    node_fields, edge_fields = meta["node_fields"], meta["edge_fields"]
+    node_types, edge_types = meta["node_types"][0], meta["edge_types"][0]
+    nodes, edges, strings = snapshot["nodes"], snapshot["edges"], snapshot["strings"]
+    width, edge_width = len(node_fields), len(edge_fields)
+    type_at, name_at, size_at, count_at = (node_fields.index(name) for name in ("type", "name", "self_size", "edge_count"))
+    edge_type_at, edge_name_at, edge_to_at = (edge_fields.index(name) for name in ("type", "name_or_index", "to_node"))
+    total = len(nodes) // width
+    first_edge = [0] * (total + 1)
+    for index in range(total):
+        first_edge[index + 1] = first_edge[index] + nodes[index * width + count_at] * edge_width
+    parent, label, depth_of = [-1] * total, [""] * total, [0] * total
+    seen = bytearray(total)
+    seen[0] = 1
+    queue = deque([0])
+    while queue:
+        index = queue.popleft()
+        owner_type = node_types[nodes[index * width + type_at]]
+        owner = strings[nodes[index * width + name_at]][:40] if owner_type in ("object", "closure", "native", "synthetic") else owner_type
+        owner = owner.split(" / http://")[0]
+        for edge in range(first_edge[index], first_edge[index + 1], edge_width):
+            kind = edge_types[edges[edge + edge_type_at]]
+            target = edges[edge + edge_to_at] // width
+            if kind == "weak" or seen[target]:
+                continue
+            seen[target] = 1
+            parent[target], depth_of[target] = index, depth_of[index] + 1
+            name = edges[edge + edge_name_at]
+            step = "[]" if kind in ("element", "hidden") else (strings[name] if isinstance(name, int) and name < len(strings) else str(name))
+            label[target] = f"{owner}.{step}"[:60]
+            queue.append(target)
+    result: dict[str, list[int]] = {}
+    for index in range(1, total):
+        if not seen[index]:
+            continue
+        chain, node = [], index
+        while node > 0:
+            chain.append(label[node])
+            node = parent[node]
+        chain.reverse()
+        key = " > ".join(chain[3:3 + depth])  # the first three steps are the GC roots' own
+        entry = result.setdefault(key, [0, 0])
         entry[0] += 1
-        entry[1] += nodes[index + size_at]
-    return census
+        entry[1] += nodes[index * width + size_at]
+    return result
 
 
-def print_heap_growth(before: dict, after: dict, top: int = 15) -> None:
-    keys = set(before) | set(after)
-    rows = [(key, after.get(key, [0, 0])[0] - before.get(key, [0, 0])[0], after.get(key, [0, 0])[1] - before.get(key, [0, 0])[1]) for key in keys]
-    total = sum(size for _, _, size in rows)
-    print(f"JS heap snapshots, end of warm-up → end: {sum(v[1] for v in before.values()) / MB:.1f} → {sum(v[1] for v in after.values()) / MB:.1f} MB "
-          f"of live objects ({total / MB:+.2f} MB); what grew most:")
-    for (kind, name), count, size in sorted(rows, key=lambda row: -row[2])[:top]:
-        print(f"  {size / 1024:+10.1f} KB  {count:+8d} objects  {kind:<14} {name}")
+def print_heap_growth(before: Path, after: Path, top: int = 12) -> None:
+    old, new = heap_by_path(before), heap_by_path(after)
+    rows = [(new.get(key, [0, 0])[1] - old.get(key, [0, 0])[1], new.get(key, [0, 0])[0] - old.get(key, [0, 0])[0], key) for key in set(old) | set(new)]
+    total = sum(size for size, _, _ in rows)
+    print(f"JS heap snapshots {before.name} → {after.name}: {sum(v[1] for v in old.values()) / MB:.1f} → {sum(v[1] for v in new.values()) / MB:.1f} MB "
+          f"reachable ({total / MB:+.2f} MB); grown most, by retaining path:")
+    for size, count, key in sorted(rows, reverse=True)[:top]:
+        print(f"  {size / 1024:+9.1f} KB {count:+8d} objects  {key[-220:]}")
 
 
 def run_report(args) -> None:
@@ -849,7 +891,7 @@ def run_soak(args) -> None:
     refreshes: list[tuple[str, float, float]] = []
     pending_refreshes = 0
     duration_s = args.minutes * 60
-    census_before = census_after = None
+    snapshots: list[Path] = []
     carousel_ok, carousel_text, bad = False, "not measured", None
     try:
         server = Server(env, args.workers, workdir / "server.log")
@@ -896,11 +938,13 @@ def run_soak(args) -> None:
             started = time.monotonic()
             next_sample = 0.0
             shown_since: dict[str, float] = {}
-            census_before = census_after = None
+            snapshot_at = [args.warmup * 60, (args.warmup * 60 + duration_s) / 2] if args.heap_snapshots else []
             while True:
                 elapsed = time.monotonic() - started
-                if args.heap_snapshots and census_before is None and elapsed >= args.warmup * 60:
-                    census_before = heap_census(cdp)
+                if snapshot_at and elapsed >= snapshot_at[0]:
+                    snapshot_at.pop(0)
+                    snapshots.append(workdir / f"heap-{elapsed / 60:04.1f}min.heapsnapshot")
+                    save_heap_snapshot(cdp, snapshots[-1])
                     print(f"      heap snapshot taken at {elapsed / 60:.1f} min", flush=True)
                 if elapsed >= next_sample:
                     cdp.send("HeapProfiler.collectGarbage")
@@ -952,8 +996,9 @@ def run_soak(args) -> None:
                 if simulate.poll() is not None:
                     raise SystemExit(f"cityops simulate stopped (exit {simulate.returncode}); see {workdir / 'simulate.log'}")
                 wall.page.wait_for_timeout(min(5000, max(100, (next_sample - (time.monotonic() - started)) * 1000)))
-            if census_before is not None:
-                census_after = heap_census(cdp)
+            if args.heap_snapshots:
+                snapshots.append(workdir / f"heap-{(time.monotonic() - started) / 60:04.1f}min.heapsnapshot")
+                save_heap_snapshot(cdp, snapshots[-1])
             errors = wall.errors
             failed_callbacks = wall.failed_callbacks
             refreshes, pending_refreshes = list(wall.refreshes), len(wall.callbacks)
@@ -996,9 +1041,9 @@ def run_soak(args) -> None:
     print(f"CAROUSEL {'PASS' if carousel_ok else 'FAIL'}: opened {args.feed_lead:g} s into the feed, {carousel_text} "
           f"(dwell {FIRST_DWELL_S} s, budget {FIRST_DWELL_S + CAROUSEL_SLACK_S:.0f} s)")
     print(f"WORKERS {'PASS' if not bad else 'FAIL'}: /_dash-component-suites/ answers 500 before the browser came: {bad} (budget 0)")
-    if census_before is not None and census_after is not None:
+    for before, after in zip(snapshots, snapshots[1:]):
         print()
-        print_heap_growth(census_before, census_after)
+        print_heap_growth(before, after)
 
 
 def main() -> None:
@@ -1020,7 +1065,8 @@ def main() -> None:
     soak.add_argument("--rate", type=float, default=6.0, help="cityops simulate: new incidents per minute")
     soak.add_argument("--feed-lead", type=float, default=30.0, help="seconds the feed runs before the wall opens")
     soak.add_argument("--heap-snapshots", action="store_true",
-                      help="V8 heap snapshots at the end of the warm-up and at the end; prints what grew between them")
+                      help="V8 heap snapshots at the end of the warm-up, half-way and at the end (kept in the run's folder); "
+                           "prints what grew between them by retaining path")
     report = sub.add_parser("report", help="the soak's summary again, from its samples.json")
     report.add_argument("samples")
     report.add_argument("--minutes", type=float, default=None, help="length of the run (default: the last sample's time)")

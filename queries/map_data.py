@@ -173,10 +173,12 @@ def road_congestion_lines(conn: Connection, area: str | None = None, at: dt.date
 
 
 @cached(tables=("areas",))
-def surface_cells(conn: Connection, within: str | None = None, simplify_m: float = 0, h3_resolution: int = SURFACE_H3_RESOLUTION) -> pd.DataFrame:
+def surface_cells(conn: Connection, within: str | None = None, simplify_m: float = 0, h3_resolution: int = SURFACE_H3_RESOLUTION,
+                  use_grids: bool = True) -> pd.DataFrame:
     """Cells to interpolate a surface on: the unit grids under ``within`` (code, lon, lat, geometry),
-    or, for a city without grids, the H3 cells covering its districts (h3, lon, lat)."""
-    grids = area_shapes(conn, within, "grid", simplify_m)
+    or the H3 cells covering it (h3, lon, lat) — for a city without grids, or with ``use_grids=False``
+    (a whole-city view, where ten thousand grids of a few pixels each cost far more than they show)."""
+    grids = area_shapes(conn, within, "grid", simplify_m) if use_grids else ()
     if len(grids):
         centres = shapely.point_on_surface(np.asarray(grids.geometry.array, dtype=object))
         return grids[["code", "geometry"]].assign(lon=shapely.get_x(centres), lat=shapely.get_y(centres))[["code", "lon", "lat", "geometry"]]

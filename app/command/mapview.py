@@ -19,6 +19,7 @@ from app.command import data as reads
 from app.i18n import t as translate
 
 # Layers whose data depends on the time window (playback and live pushes re-render only these).
+SURFACE_GRIDS_FROM_ZOOM = 11.5  # the AQI surface on unit grids from this zoom in, on H3 hexagons below it
 TIME_LAYERS = ("incidents", "incident_heatmap", "traffic", "air_stations", "aqi_surface", "grid_choropleth", "h3")
 LIVE_LAYERS = ("incidents", "incident_heatmap")
 GRID_LEVELS = ("street", "community", "grid")  # unit grids are drawn from here down; above, H3 cells
@@ -103,7 +104,12 @@ def layer_input(name: str, step: Step, run=None):
     if name == "aqi_surface":
         from queries.environment import station_air_quality
 
-        return {"stations": run(station_air_quality, window.at), "cells": run(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom))}
+        # Zoomed out (a whole city on a wall or a console), H3 hexagons of ≈1 km instead of the unit grids:
+        # ten thousand grid polygons of a few pixels each were ≈5 MB of JS objects per refresh, held
+        # by Dash and React several times over, and a heavy draw, for a surface that is an estimate.
+        use_grids = step.zoom >= SURFACE_GRIDS_FROM_ZOOM
+        return {"stations": run(station_air_quality, window.at),
+                "cells": run(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom), use_grids=use_grids)}
     if name == "resources":
         return run(map_data.resource_points, area=step.scope_area or area_code)
     if name == "sensors":

@@ -311,7 +311,33 @@ def build_skeleton(names, lang: str, crs: str, tile_url: str | None) -> list[Ent
                 if entry.id not in seen:
                     seen.add(entry.id)
                     entries.append(Entry(entry.id, entry.spec, EMPTY, EMPTY_DIGEST, None))
+        if name == "route":
+            entries += warm_up_entries(get_layer(name).render(_ROUTE_WARM_UP, t=t, **options))
     return entries
+
+
+# One resource at the incident, at 0°, 0°: the route's layers drawn once with a row each.
+_ROUTE_WARM_UP = {"incident": {"lon": 0.0, "lat": 0.0},
+                  "resources": pd.DataFrame({"lon": [0.0], "lat": [0.0], "name": [""], "kind": [""], "distance_m": [0.0],
+                                             "travel_s": [60.0], "method": ["straight_line"]})}
+WARM_UP_SUFFIX = "~warm-up"
+
+
+def warm_up_entries(rendered) -> list[Entry]:
+    """Invisible twins of ``rendered`` layers (opacity 0, not pickable, one row each) for the skeleton.
+
+    A WebGL driver compiles a shader program at its first *draw*, not when the layer is created,
+    and an empty layer issues no draw: the route's line, end-point and labelled-text programs were
+    compiled at the first incident opened — ≈2 s under software WebGL, inside that click. deck.gl
+    shares one program between layers of the same type and props, so a twin drawn from the page's
+    first frame compiles it then. The twin's data travels in the ``layers`` prop only (its digest
+    stays ``EMPTY_DIGEST``: no step ever sends it data)."""
+    twins = []
+    for entry in entries_of(rendered):
+        spec = {**json.loads(entry.spec), "id": entry.id + WARM_UP_SUFFIX, "opacity": 0, "pickable": False,
+                "autoHighlight": False, "data": json.loads(entry.data)[:1]}
+        twins.append(Entry(spec["id"], _text(spec), EMPTY, EMPTY_DIGEST, None))
+    return twins
 
 
 def split(entries: list[Entry], frame: list[Entry], previous: dict | None, *, complete: bool = True):
@@ -341,7 +367,7 @@ def split(entries: list[Entry], frame: list[Entry], previous: dict | None, *, co
     specs_digest = digest_of("\n".join(specs))
     layers_prop = None
     if specs_digest != previous.get("specs"):
-        layers_prop = [{**json.loads(text), "data": []} for text in specs]
+        layers_prop = [{"data": [], **json.loads(text)} for text in specs]  # only a warm-up twin's spec holds data
     changes, digests = {}, {}
     for layer_id in ids:
         entry = rendered.get(layer_id)

@@ -199,12 +199,14 @@ def test_shared_incident_link_opens_its_grid_with_masked_reporter(request_contex
 
 
 def test_drill_steps_render_partial_updates(request_context):
-    from app.command import mapview, view
+    from app.command import mapview, payload, view
     from app.pages.command import compose
 
     city = view.resolve(parse_query({"layers": "boundaries,incidents,grid_choropleth"}, known_layers=known()))
     first = compose(city, NOW, lang="zh")
-    assert first["layers"] and all(spec["data"] == [] for spec in first["layers"])  # data travels in layerData
+    # Data travels in layerData; only the invisible warm-up twins (app.command.payload.warm_up_entries) carry a row.
+    assert first["layers"] and all(spec["data"] == [] for spec in first["layers"] if not spec["id"].endswith(payload.WARM_UP_SUFFIX))
+    assert all(spec["opacity"] == 0 and not spec["pickable"] and len(spec["data"]) == 1 for spec in first["layers"] if spec["id"].endswith(payload.WARM_UP_SUFFIX))
     assert "boundaries-areas" in first["layer_data"]
     assert {kpi.id if hasattr(kpi, "id") else None for kpi in first["kpis"]}  # KPI components built
     again = compose(city, NOW, previous=first["digests"], lang="zh")
@@ -479,3 +481,24 @@ def test_the_page_opens_on_areas_without_shapes(seeded_sqlite_url, tmp_path):
         page = layout(lang="en")
     text = str(page.to_plotly_json())
     assert "page-command" in text and "Lianyungang" in text
+
+
+def test_the_aqi_surface_is_drawn_on_hexagons_zoomed_out_and_on_grids_zoomed_in(request_context):
+    """A whole-city view (a wall, the console at the city) interpolates on H3 hexagons; from
+    ``SURFACE_GRIDS_FROM_ZOOM`` in, on the unit grids (the small demo city has them)."""
+    from app.command import data as reads
+    from app.command import mapview
+    from app.command.data import find_area
+
+    city = find_area(view_city_code())
+    window = reads.Window(NOW - dt.timedelta(hours=24), NOW)
+    far = mapview.layer_input("aqi_surface", mapview.Step(city, window, {}, mapview.SURFACE_GRIDS_FROM_ZOOM - 2))
+    near = mapview.layer_input("aqi_surface", mapview.Step(city, window, {}, mapview.SURFACE_GRIDS_FROM_ZOOM))
+    assert list(far["cells"].columns) == ["h3", "lon", "lat"] and len(far["cells"]) > 0
+    assert "code" in near["cells"] and "geometry" in near["cells"] and len(near["cells"]) > len(far["cells"]) / 10
+
+
+def view_city_code() -> str:
+    from app.command.view import resolve
+
+    return resolve(parse_query({}, known_layers=known())).area["code"]

@@ -10,7 +10,7 @@ The test sends nothing but script requests to a freshly started server — many 
 on the listening socket while the workers boot — so that the first requests every worker
 answers are script requests, and reads from the access log (``--debug``; its lines carry the
 worker's pid) which worker answered what. It also reads there that every worker limited its
-malloc arenas (``app.wsgi.limit_malloc_arenas``).
+malloc arenas and fixed its mmap threshold (``app.wsgi.tune_malloc``).
 """
 from __future__ import annotations
 
@@ -126,6 +126,6 @@ def test_every_worker_serves_dash_scripts_from_its_first_request(tmp_path, seede
     for pid in workers:
         first = [line for line in lines if line["pid"] == pid]
         assert first and all(line["status"] == "200" for line in first), (pid, first[:5])
-    # Each worker limited its malloc arenas at start (app.wsgi.limit_malloc_arenas; gunicorn's debug log).
-    limited = {pid for pid in workers if any(f"worker {pid}: MALLOC_ARENA_MAX=2" in line for line in output.lines)}
-    assert limited == workers or "MALLOC_ARENA_MAX" in os.environ, "\n".join(line for line in output.lines if "MALLOC" in line or "Booting" in line)
+    # Each worker tuned malloc at start (app.wsgi.tune_malloc; gunicorn's debug log).
+    limited = {pid for pid in workers if any(f"worker {pid}: MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=262144" in line for line in output.lines)}
+    assert limited == workers or {"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"} & set(os.environ), "\n".join(line for line in output.lines if "MALLOC" in line or "Booting" in line)

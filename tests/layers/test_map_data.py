@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import h3
 import numpy as np
 import pytest
 import shapely
@@ -155,6 +156,16 @@ def test_land_and_roads_grid_values_and_surface_cells(city):
     assert dict(zip(values["code"], values["count"])) == {grids_code(0): 1, grids_code(1): 0, grids_code(2): 0, grids_code(3): 0}
     assert cells["code"].tolist() == [grids_code(i) for i in range(4)]
     assert all(shapely.contains_xy(g, x, y) for g, x, y in zip(cells.geometry, cells["lon"], cells["lat"]))
+
+
+def test_surface_cells_on_hexagons_when_asked_even_with_grids(city):
+    """A zoomed-out view asks for H3 cells over the area although it has unit grids."""
+    with city.connect() as conn:
+        hexagons = surface_cells(conn, WEST, h3_resolution=8, use_grids=False)
+    assert list(hexagons.columns) == ["h3", "lon", "lat"] and len(hexagons) > 4
+    assert all(h3.get_resolution(cell) == 8 for cell in hexagons["h3"])
+    box = wiggly_box(119.1, 34.5, 119.2, 34.6)
+    assert all(box.distance(shapely.Point(x, y)) < 0.01 for x, y in zip(hexagons["lon"], hexagons["lat"]))
 
 
 def test_surface_cells_fall_back_to_h3_without_grids(engine):

@@ -108,8 +108,9 @@ def layer_input(name: str, step: Step, run=None):
         # ten thousand grid polygons of a few pixels each were ≈5 MB of JS objects per refresh, held
         # by Dash and React several times over, and a heavy draw, for a surface that is an estimate.
         use_grids = step.zoom >= SURFACE_GRIDS_FROM_ZOOM
+        simplify_m = map_data.tolerance_for_zoom(step.zoom) if use_grids else 0  # hexagons: one cache entry for every zoom
         return {"stations": run(station_air_quality, window.at),
-                "cells": run(map_data.surface_cells, area_code, map_data.tolerance_for_zoom(step.zoom), use_grids=use_grids)}
+                "cells": run(map_data.surface_cells, area_code, simplify_m, use_grids=use_grids)}
     if name == "resources":
         return run(map_data.resource_points, area=step.scope_area or area_code)
     if name == "sensors":

@@ -312,14 +312,17 @@ def build_skeleton(names, lang: str, crs: str, tile_url: str | None) -> list[Ent
                     seen.add(entry.id)
                     entries.append(Entry(entry.id, entry.spec, EMPTY, EMPTY_DIGEST, None))
         if name == "route":
-            entries += warm_up_entries(get_layer(name).render(_ROUTE_WARM_UP, t=t, **options))
+            entries += warm_up_entries(get_layer(name).render(_route_warm_up_input(), t=t, **options))
     return entries
 
 
-# One resource at the incident, at 0°, 0°: the route's layers drawn once with a row each.
-_ROUTE_WARM_UP = {"incident": {"lon": 0.0, "lat": 0.0},
-                  "resources": pd.DataFrame({"lon": [0.0], "lat": [0.0], "name": [""], "kind": [""], "distance_m": [0.0],
-                                             "travel_s": [60.0], "method": ["straight_line"]})}
+def _route_warm_up_input() -> dict:
+    """One resource at the incident, at 0°, 0°: the route's layers drawn once with a row each."""
+    return {"incident": {"lon": 0.0, "lat": 0.0},
+            "resources": pd.DataFrame({"lon": [0.0], "lat": [0.0], "name": [""], "kind": [""], "distance_m": [0.0],
+                                       "travel_s": [60.0], "method": ["straight_line"]})}
+
+
 WARM_UP_SUFFIX = "~warm-up"
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 DASH_UPDATE = "/_dash-update-component"
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 LIVE_RECENT = 50  # assets/cityops-live.js keeps the 50 newest events in the store
+LIVE_SLACK_S = 3.0  # app/pages/command.py LIVE_SLACK_MS
 WALL_TICK_S = 5.0  # app/wall/view.py TICK_MS
 BROWSER_CONNECTIONS = 6  # per host, like a browser
 REQUEST_TIMEOUT_S = 60.0
@@ -246,6 +247,37 @@ class LiveStore:
         return {"last": self.recent[0] if self.recent else None, "recent": list(self.recent), "seq": self.seq}
 
 
+class LiveGate:
+    """The console's live gate (the clientside callback before ``command-live`` in
+    app/pages/command.py), as the browser runs it: a new incident in the console's area
+    (``command-render.scope``), passing its filters, received since the console last drew."""
+
+    def __init__(self, slack_s: float):
+        self.slack_s = slack_s
+        self.since = time.time() - slack_s
+        self.last_id: str | None = None
+
+    def drew(self) -> None:
+        self.since = time.time() - self.slack_s
+
+    def admit(self, live: LiveStore, state: dict | None, render: dict | None) -> dict | None:
+        """The ``command-live`` value to set, or None when the console does not redraw."""
+        scope, state, since = (render or {}).get("scope"), state or {}, self.since
+        self.since = time.time()
+
+        def shown(event: dict) -> bool:
+            incident = event.get("payload") or {}
+            return (event.get("type") == "incident.new" and dt.datetime.fromisoformat(event["received_at"]).timestamp() > since
+                    and (not scope or incident.get(f"{scope['level']}_code") == scope["code"])
+                    and all(not state.get(name) or incident.get(name) in state[name] for name in ("severity", "category", "status", "channel")))
+
+        fresh = [event for event in live.recent if shown(event)]
+        if not fresh or fresh[0].get("id") == self.last_id:
+            return None
+        self.last_id = fresh[0].get("id")
+        return {"seq": live.seq, "recent": fresh, "last": fresh[0]}
+
+
 # --- measurements -------------------------------------------------------------------------------
 
 
@@ -263,9 +295,27 @@ class Recorder:
     events: list[float] = field(default_factory=list)  # SSE: event time → receipt, seconds
     sse: dict[str, int] = field(default_factory=lambda: {"opened": 0, "refused": 0, "dropped": 0, "events": 0})
     stopping: bool = False
+    action_ends: dict[str, list[float]] = field(default_factory=dict)  # when each action ended, seconds into the phase
+    sessions: int = 0  # how many the phase starts
+    open_sessions: int = 0  # how many have logged in and opened their page
+    all_open_at: float | None = None  # seconds into the phase when the last one had
 
     def action(self, name: str, seconds: float) -> None:
         self.actions.setdefault(name, []).append(seconds)
+        self.action_ends.setdefault(name, []).append(time.monotonic() - self.started)
+
+    def opened(self) -> None:
+        """A session has logged in and opened its page: the log-in storm is over when all have."""
+        self.open_sessions += 1
+        if self.open_sessions == self.sessions:
+            self.all_open_at = time.monotonic() - self.started
+
+    def steady(self) -> dict[str, list[float]]:
+        """The actions that began after every session was open (none before that is known)."""
+        if self.all_open_at is None:
+            return {}
+        return {name: [seconds for seconds, end in zip(values, self.action_ends[name]) if end - seconds >= self.all_open_at]
+                for name, values in self.actions.items()}
 
     def request(self, kind: str, seconds: float, size: int) -> None:
         self.requests.setdefault(kind, []).append(seconds)
@@ -589,6 +639,7 @@ async def wall_session(base: str, device_path: str, recorder: Recorder, stop: as
             await asyncio.sleep(0.05)
         if len(recorder.actions.get("wall.refresh", [])) > before:
             recorder.action("wall.open", time.monotonic() - began)
+            recorder.opened()
         live = LiveStore()
 
         def on_event(event: dict) -> None:
@@ -635,6 +686,7 @@ async def commander_session(base: str, user: tuple[str, str], recorder: Recorder
         began = time.monotonic()
         page, _ = await browser.dash_page("/command")
         recorder.action("command.open", time.monotonic() - began)
+        recorder.opened()
         state_output = page.callback_for("command-state.data")
         render_output = page.callback_for("command-render.data")
         city = page.find(type="command-area-item")
@@ -642,24 +694,22 @@ async def commander_session(base: str, user: tuple[str, str], recorder: Recorder
         live = LiveStore()
 
         # The page's own gate (app/pages/command.py): a clientside callback copies the shell's
-        # live store into "command-live" only when a new incident came; an older page rendered on
-        # every event of "live-events". Whichever input the render callback has, done the same way.
-        live_input = "command-live" if any(item["id"] == "command-live" for item in page.callbacks[render_output]["inputs"]) else "live-events"
+        # live store into "command-live" only for a new incident the console shows.
+        gate = LiveGate(LIVE_SLACK_S)
 
         def on_event(event: dict) -> None:
-            if not live.push(event) or not page.has(live_input):
+            if not live.push(event):
                 return
-            if live_input == "command-live":
-                if event.get("type") != "incident.new":
-                    return
-                fresh = [item for item in live.value()["recent"] if item.get("type") == "incident.new"]
-                page.set_prop("command-live", "data", {"seq": live.seq, "recent": fresh, "last": fresh[0]})
-            else:
-                page.set_prop("live-events", "data", live.value())
+            value = gate.admit(live, page.get("command-state", "data"), page.get("command-render", "data"))
+            if value is None:
+                return
+            page.set_prop("command-live", "data", value)
 
             async def go():
                 try:
-                    seconds, _ = await renderer.run(browser, page, render_output, [f"{live_input}.data"], "command-render")
+                    seconds, drawn = await renderer.run(browser, page, render_output, ["command-live.data"], "command-render")
+                    if drawn:
+                        gate.drew()
                     recorder.action("command.live", seconds)
                 except (RequestFailed, RuntimeError):  # RuntimeError: the session closed under it at the end
                     pass
@@ -677,12 +727,14 @@ async def commander_session(base: str, user: tuple[str, str], recorder: Recorder
             started = time.monotonic()
             changed = [f"{id_key(component_id)}.n_clicks"]
             if state_output == render_output:
-                await renderer.run(browser, page, render_output, changed, "command-step")
+                _, drawn = await renderer.run(browser, page, render_output, changed, "command-step")
             else:
                 _, data, _ = await browser.request("command-state", "POST", DASH_UPDATE, json=page.body(state_output, changed))
                 if data:
                     page.apply(json.loads(data))
-                await renderer.run(browser, page, render_output, ["command-state.data"], "command-render")
+                _, drawn = await renderer.run(browser, page, render_output, ["command-state.data"], "command-render")
+            if drawn:
+                gate.drew()
             recorder.action(action, time.monotonic() - started)
 
         while not stop.is_set():
@@ -717,11 +769,15 @@ async def leader_session(base: str, user: tuple[str, str], recorder: Recorder, s
     browser = Browser(base, recorder, fetch_assets=fetch_assets)
     try:
         await browser.login(*user)
+        first = True
         while not stop.is_set():
             began = time.monotonic()
             _, data, _ = await browser.request("briefing", "GET", "/briefing")
             await browser.assets(data.decode("utf-8", "replace"))
             recorder.action("briefing.open", time.monotonic() - began)
+            if first:
+                recorder.opened()
+                first = False
             await _pause(stop, rng.uniform(*think))
     except RequestFailed:
         pass
@@ -742,7 +798,7 @@ async def run_phase(base: str, sessions: int, duration: float, credentials: Cred
     returns the figures of the phase."""
     mix = mix or session_mix(sessions)
     rng = random.Random(seed)
-    recorder = Recorder()
+    recorder = Recorder(sessions=sum(mix.values()))
     stop = asyncio.Event()
     ramp = min(10.0, duration / 6) if ramp is None else ramp
     plan: list[tuple[str, object]] = []
@@ -790,9 +846,20 @@ def phase_figures(recorder: Recorder, sessions: int, mix: dict, elapsed: float) 
         "bytes_in": recorder.bytes_in, "retried_on_closed_connection": recorder.retries,
         "errors": sum(recorder.errors.values()), "errors_by_kind": dict(recorder.errors), "error_samples": recorder.error_samples,
         "actions": {name: summarise(values, elapsed) for name, values in sorted(recorder.actions.items())},
+        # The same after the log-in storm: from when the last session had its page open.
+        "all_open_s": None if recorder.all_open_at is None else round(recorder.all_open_at, 1),
+        "steady_actions": {name: summarise(values, elapsed - recorder.all_open_at) for name, values in sorted(recorder.steady().items()) if values},
         "request_kinds": {name: summarise(values, elapsed) for name, values in sorted(recorder.requests.items())},
         "sse": {**recorder.sse, "event_latency": summarise(recorder.events, elapsed)},
     }
+
+
+def _action_rows(rows: list[tuple[str, dict]]) -> list[str]:
+    lines = [f"  {'action':<16}{'n':>7}{'per s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"]
+    for name, figures in rows:
+        if figures["n"]:
+            lines.append(f"  {name:<16}{figures['n']:>7}{figures['per_s']:>8}{figures['p50_ms']:>9}{figures['p95_ms']:>9}{figures['p99_ms']:>9}{figures['max_ms']:>9}")
+    return lines
 
 
 def format_load_table(phases: list[dict]) -> str:
@@ -803,12 +870,10 @@ def format_load_table(phases: list[dict]) -> str:
         lines.append(f"\n{phase['sessions']} sessions ({mix}), {phase['seconds']:.0f} s: {phase['requests']} requests, "
                      f"{phase['requests_per_s']} req/s, {phase['bytes_in'] / 1e6:.1f} MB in, {phase['retried_on_closed_connection']} retried, errors {phase['errors']}"
                      + (f" {phase['errors_by_kind']}" if phase["errors"] else ""))
-        lines.append(f"  {'action':<16}{'n':>7}{'per s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-        rows = list(phase["actions"].items()) + [("sse event→client", phase["sse"]["event_latency"])]
-        for name, figures in rows:
-            if not figures["n"]:
-                continue
-            lines.append(f"  {name:<16}{figures['n']:>7}{figures['per_s']:>8}{figures['p50_ms']:>9}{figures['p95_ms']:>9}{figures['p99_ms']:>9}{figures['max_ms']:>9}")
+        lines += _action_rows(list(phase["actions"].items()) + [("sse event→client", phase["sse"]["event_latency"])])
+        if phase.get("steady_actions"):
+            lines.append(f"  after every session had its page open ({phase['all_open_s']:.0f} s in): actions begun since")
+            lines += _action_rows(list(phase["steady_actions"].items()))
         sse = phase["sse"]
         lines.append(f"  event streams: {sse['opened']} opened, {sse['refused']} refused, {sse['dropped']} dropped, {sse['events']} events received")
         for sample in phase["error_samples"][:5]:

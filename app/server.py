@@ -90,4 +90,31 @@ def create_app(settings=None) -> dash.Dash:
     register_shell_callbacks(dash_app)
     register_headers(dash_app)
     register_access(dash_app)  # last: its before_request runs after Dash's set-up and the export's
+    ready_for_requests(dash_app)
     return dash_app
+
+
+def ready_for_requests(dash_app) -> None:
+    """Run Dash's first-request set-up now (``Dash._setup_server`` and the pages router, the
+    ``before_request`` hooks Dash itself registered, in their order), so that the first requests
+    of a process — many at once from a browser — find it done. Dash does it racily (a flag
+    first, the work after): with a threaded server (gunicorn's threads, the embedded server of
+    ``cityops run``) the requests arriving together with the first one answered 500 for Dash's
+    scripts (``"dash" is registered but the path requested is not valid``), or failed with a
+    dictionary changing size during iteration (the router adding its callbacks while
+    ``_setup_server`` walks them), and a wall whose React came from such a request stayed blank.
+    Our own hooks (access control, audit) are not run: nothing is logged or written."""
+    server = dash_app.server
+    hooks = [hook for hook in server.before_request_funcs.get(None, ()) if _is_dash_hook(hook, dash_app)]
+    if not hooks:
+        raise RuntimeError("Dash registered no before_request set-up hook: the Dash version changed, see app.server.ready_for_requests")
+    with server.test_request_context("/"):
+        for hook in hooks:
+            hook()
+
+
+def _is_dash_hook(hook, dash_app) -> bool:
+    """``Dash._setup_server`` (bound to this app) or a closure of ``Dash`` (the pages router)."""
+    if getattr(hook, "__self__", None) is dash_app:
+        return True
+    return getattr(hook, "__module__", "").startswith("dash.") and getattr(hook, "__qualname__", "").startswith(f"{dash.Dash.__name__}.")

@@ -4,13 +4,8 @@
 ``run_gunicorn``. Preloading is off, so every worker builds its own app and its own engine
 (database connections must never be shared across a fork).
 
-Every worker is ready before it accepts its first request (``ready_for_requests``): Dash does its
-set-up on a process's first request — registering the files it may serve under
-``/_dash-component-suites/``, merging the callbacks, the pages router — and does it racily
-(a flag first, the work after), so with threaded workers the requests arriving together with
-the first one answered 500 for Dash's scripts (``"dash" is registered but the path requested is
-not valid``, or a dictionary changing size during iteration) and a wall whose React came from
-such a worker stayed blank.
+Every worker is ready before it accepts its first request: ``create_app`` runs Dash's
+first-request set-up itself (``app.server.ready_for_requests``, the reason is told there).
 
 Memory: glibc gives threads that allocate at once malloc arenas of their own (up to 8 per core),
 and an arena's free memory is rarely returned to the system; with ``CITYOPS_WEB_THREADS`` threads
@@ -37,35 +32,10 @@ M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc malloc.h
 
 
 def create_wsgi_app(settings=None):
-    """The Flask server of a freshly created app, ready to serve (``ready_for_requests``)."""
+    """The Flask server of a freshly created app (ready to serve: ``app.server.ready_for_requests``)."""
     from app.server import create_app
 
-    dash_app = create_app(settings)
-    ready_for_requests(dash_app)
-    return dash_app.server
-
-
-def ready_for_requests(dash_app) -> None:
-    """Run Dash's first-request set-up now (``Dash._setup_server`` and the pages router, the
-    ``before_request`` hooks Dash itself registered, in their order), so that the first requests
-    of a process — many at once from a browser — find it done. Our own hooks (access control,
-    audit) are not run: nothing is logged or written."""
-    server = dash_app.server
-    hooks = [hook for hook in server.before_request_funcs.get(None, ()) if _is_dash_hook(hook, dash_app)]
-    if not hooks:
-        raise RuntimeError("Dash registered no before_request set-up hook: the Dash version changed, see app.wsgi.ready_for_requests")
-    with server.test_request_context("/"):
-        for hook in hooks:
-            hook()
-
-
-def _is_dash_hook(hook, dash_app) -> bool:
-    """``Dash._setup_server`` (bound to this app) or a closure of ``Dash`` (the pages router)."""
-    import dash
-
-    if getattr(hook, "__self__", None) is dash_app:
-        return True
-    return getattr(hook, "__module__", "").startswith("dash.") and getattr(hook, "__qualname__", "").startswith(f"{dash.Dash.__name__}.")
+    return create_app(settings).server
 
 
 def tune_malloc(arenas: int = MALLOC_ARENA_MAX, mmap_threshold: int = MMAP_THRESHOLD) -> dict[str, int]:

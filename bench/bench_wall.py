@@ -12,7 +12,7 @@ device and a commander with ``cityops users`` and opens the device's ``/wall/def
 link; the commander's bearer token reads and acknowledges emergencies. Before the browser comes,
 the bench fetches the page and its scripts from the workers and counts the 500s (``Server.
 check_workers``: there must be none — a worker used to answer 500 for Dash's scripts until it had
-rendered a page, fixed by ``app.wsgi.ready_for_requests``). Times are compared on one clock:
+rendered a page, fixed by ``app.server.ready_for_requests``). Times are compared on one clock:
 ``time.time`` in Python and ``performance.timeOrigin + performance.now()`` in the page (their
 offset is printed).
 
@@ -192,10 +192,14 @@ def code_version() -> str:
     return f"{head}" + (f" + uncommitted changes in {len(dirty)} file(s) of app/queries/layers/assets/specs" if dirty else "")
 
 
+SERVER_TUNING = ("CITYOPS_LAST_GOOD_MB", "CITYOPS_WEB_THREADS")  # taken from the caller's environment when set
+
+
 def server_env(database_url: str, workdir: Path, scale: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
     env.update(CITYOPS_DATA_DIR=str(workdir), CITYOPS_DATABASE_URL=database_url, CITYOPS_REDIS_URL=REDIS_URL, CITYOPS_DEMO_SCALE=scale,
                CITYOPS_SECRET_KEY="bench", PYTHONUNBUFFERED="1")
+    env.update({name: os.environ[name] for name in SERVER_TUNING if name in os.environ})
     return env
 
 
@@ -224,7 +228,7 @@ class Server:
 
         Dash registers the script paths it may serve (``Dash.registered_paths``) on a process's
         first request, racily; a /_dash-component-suites/ request that reached a gunicorn worker
-        during that answered 500 until ``app.wsgi.ready_for_requests`` (every worker sets Dash up
+        during that answered 500 until ``app.server.ready_for_requests`` (every worker sets Dash up
         before it accepts). Requests the index and every script of it, concurrently, again until a
         round has no 500. Returns (rounds, 500s seen): (1, 0) since that fix.
         """
@@ -896,7 +900,8 @@ def run_soak(args) -> None:
     try:
         server = Server(env, args.workers, workdir / "server.log")
         print(f"server up after {server.startup_s:.0f} s: gunicorn {args.workers} workers, PostgreSQL {database.name} "
-              f"({database.areas:,} areas, {database.incidents:,} incidents), Redis {REDIS_URL}", flush=True)
+              f"({database.areas:,} areas, {database.incidents:,} incidents), Redis {REDIS_URL}"
+              + "".join(f", {name}={env[name]}" for name in SERVER_TUNING if name in env), flush=True)
         access = Access(server.base, env)
         if access.protected:
             print(f"access control on: a wall device ({access.wall_path.split('?')[0]}?token=…) and a commander's API token were added", flush=True)

@@ -32,6 +32,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +205,71 @@ class Server:
         return [line for line in lines if "Traceback" in line or " ERROR " in line or "[CRITICAL]" in line or "WORKER TIMEOUT" in line]
 
 
+# --- py-spy: where the server's CPU went ------------------------------------------------------------
+
+OWN_PACKAGES = ("app/", "layers/", "queries/")
+
+
+def start_profilers(pids: list[int], folder: Path, seconds: float) -> list[tuple[subprocess.Popen, Path]]:
+    """``py-spy record`` (non-blocking: the server is not paused per sample) on every server
+    process for the phase; collapsed stacks, one file per process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    started = []
+    for pid in pids:
+        output = folder / f"{pid}.txt"
+        started.append((subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50", "--nonblocking",
+                                          "--format", "raw", "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), output))
+    return started
+
+
+def finish_profilers(profilers: list[tuple[subprocess.Popen, Path]]) -> dict:
+    """Stop the samplers; per own function (module:function), the share of busy samples whose
+    stack passes through it (inclusive) — where the server's CPU went."""
+    for process, _ in profilers:
+        process.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+    for process, _ in profilers:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return profile_of([output for _, output in profilers if output.exists()])
+
+
+def profile_of(files: list[Path]) -> dict:
+    """Per own function (path:function), the share of busy samples whose stack passes through it."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for output in files:
+        for line in output.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit() or "(idle)" in stack:
+                continue
+            total += int(count)
+            own = {name for name in map(own_frame, stack.split(";")) if name}
+            for name in own:
+                inclusive[name] = inclusive.get(name, 0) + int(count)
+    top = sorted(inclusive.items(), key=lambda item: -item[1])[:25]
+    return {"busy_samples": total, "folder": str(files[0].parent) if files else None,
+            "inclusive_share": {name: round(count / total, 3) for name, count in top} if total else {}}
+
+
+def own_frame(frame: str) -> str | None:
+    """``app/briefing/page.py:render_briefing`` for a py-spy frame ``render_briefing (/…/app/briefing/page.py:70)``
+    of this repository's code; None for the standard library's and installed packages'."""
+    function, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    if path.startswith(f"{REPO_ROOT}/"):  # py-spy names files by sys.path entry: ours relative, others' too (gunicorn/app/…)
+        path = path[len(str(REPO_ROOT)) + 1:]
+    return f"{path}:{function}" if path.startswith(OWN_PACKAGES) else None
+
+
+def format_profile(profile: dict) -> str:
+    lines = [f"  where the server's CPU went ({profile['busy_samples']} busy samples at 50/s, stacks in {profile['folder']}):"]
+    lines += [f"    {share * 100:5.1f} %  {name}" for name, share in profile["inclusive_share"].items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", default="10,50,200", help="comma-separated concurrent session counts, one phase each")
@@ -216,7 +282,12 @@ def main() -> None:
     parser.add_argument("--no-assets", action="store_true", help="sessions do not fetch the pages' scripts (a warm browser cache)")
     parser.add_argument("--mix", default=None, help="fixed sessions of each kind instead of the default mix, e.g. wall=1,commander=5,leader=4")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="sample the server's processes with py-spy through each phase (pip install py-spy): collapsed stacks in this folder, "
+                             "and the functions of app/, layers/ and queries/ that held the CPU printed per phase")
     args = parser.parse_args()
+    if args.profile and not shutil.which("py-spy", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"):
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     mix = {kind: int(count) for kind, _, count in (part.partition("=") for part in args.mix.split(","))} if args.mix else None
     counts = [int(value) for value in args.sessions.split(",") if value.strip()]
     say = lambda text: print(text, flush=True)  # noqa: E731
@@ -252,6 +323,7 @@ def main() -> None:
                           "machine": machine_busy_seconds()}
                 load_before, clock = os.getloadavg()[0], time.monotonic()
                 say(f"[load] {count} sessions for {args.duration:.0f} s…")
+                profilers = start_profilers(pids, args.profile / f"phase-{count}", args.duration + 20) if args.profile else []
                 phase = asyncio.run(run_phase(server.base, count, args.duration, credentials, seed=count, fetch_assets=not args.no_assets,
                                              ramp=min(args.duration / 3, count * 0.1),
                                              mix={"wall": 0, "commander": 0, "leader": 0, **mix} if mix else None))
@@ -265,8 +337,12 @@ def main() -> None:
                 phase["cores_busy"] = cores  # CPU seconds per second of the phase, per consumer (the machine has os.cpu_count())
                 phase["server"] = {"rss_mb": rss_mb(pids), "processes": len(pids)}
                 phase["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                if profilers:
+                    phase["profile"] = finish_profilers(profilers)
                 results["phases"].append(phase)
                 say(format_load_table([phase]))
+                if profilers:
+                    say(format_profile(phase["profile"]))
                 say("  cores busy: " + ", ".join(f"{name} {value}" for name, value in cores.items()) + f" (of {os.cpu_count()}); server RSS "
                     f"{phase['server']['rss_mb']} MB; load average {phase['load_average_1m'][0]} → {phase['load_average_1m'][1]}")
                 time.sleep(5)

@@ -998,6 +998,7 @@ class QueryCache:
 
     @classmethod
     def from_settings(cls, settings, **options) -> "QueryCache":
+        options.setdefault("last_good", LastGoodStore(max_bytes=settings.last_good_mb * 1024 * 1024))
         return cls(settings.redis_url, **options)
 
     # -- calling ------------------------------------------------------------------------------
@@ -1030,6 +1031,32 @@ class QueryCache:
                 counters.hits += 1
         as_of = self.last_good_store.put(self.last_good_key_for(spec, _engine_of(bind), scope, arguments), data)
         return value, as_of
+
+    def shared(self, bind: Engine | Connection, name: str, parts: dict, produce: Callable[[], object], ttl: float):
+        """``produce()``'s value, computed once for ``parts`` across threads, workers and hosts
+        (Redis, or this process's memory) and kept ``ttl`` seconds.
+
+        For what is built *from* the data of ``bind``'s database and is the same for many
+        callers — a rendered page section every leader of one area, language and masking class
+        sees. ``parts`` must name everything else the value depends on (a time bucket for data
+        that ages): the key is the database's identity and their canonical digest, no dataset
+        version is added. ``produce`` may raise to keep a value from being shared."""
+        if not ttl > 0:
+            raise ValueError(f"shared ttl must be positive seconds, not {ttl!r}")
+        canonical = {key: canonical_argument(value, f"{name}.{key}") for key, value in sorted(parts.items())}
+        digest = hashlib.sha256(_canonical_text(canonical).encode()).hexdigest()[:32]
+        key = f"{self.key_prefix}:s{KEY_FORMAT_VERSION}:{database_identity(_engine_of(bind))}:{name}:{digest}"
+
+        def encoded() -> bytes:
+            with self._count() as counters:
+                counters.computations += 1
+            return encode_value(produce(), where=f"shared value {name}")
+
+        value, _, computed = self._fetch_decoded(key, encoded, ttl)
+        if not computed:
+            with self._count() as counters:
+                counters.hits += 1
+        return value
 
     def call_or_last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult:
         """``call``, or the last good value of the same call when the database is unavailable.

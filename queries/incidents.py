@@ -127,19 +127,38 @@ def area_summary(conn: Connection, area_code: str, start: dt.datetime, end: dt.d
     """What an area looks like over [start, end): incidents and work orders by kind, AQI and congestion now.
 
     Every block carries the data time it reflects (the newest record counted, or the reading's time).
+    One cache entry for the whole; pages that draw it while feeds write compose it from its
+    separately cached blocks instead (``summary_from_blocks``).
     """
-    area = get_area(conn, area_code)
-    _, incident_where = filtered_points("incidents", start=start, end=end)
-    incident_where += _area_filter(Incident, area)
-    _, order_where = filtered_points("workorders", start=start, end=end)
-    order_where += _area_filter(WorkOrder, area)
+    return summary_from_blocks(lambda query, *args, **kwargs: query(conn, *args, **kwargs), area_code, start, end, at)
+
+
+def summary_from_blocks(run, area_code: str, start: dt.datetime, end: dt.datetime, at: dt.datetime | None = None) -> dict:
+    """``area_summary`` from its blocks, each read through ``run(query, *args, **kwargs)``: given
+    a runner through the query cache, a new incident invalidates only the incident block, a road
+    speed only the congestion block (a feed writing every few seconds otherwise made every
+    console's summary a miss of all four)."""
     at = at or end
     return {
-        "area": area,
+        "area": run(get_area, area_code),
         "from": start,
         "to": end,
-        "incidents": _incident_block(conn, incident_where),
-        "workorders": _work_order_block(conn, order_where, at),
-        "air_quality": area_air_quality(conn, area_code, at=at),
-        "traffic": area_congestion(conn, area_code, at=at),
+        "incidents": run(area_incident_block, area_code, start, end),
+        "workorders": run(area_work_order_block, area_code, start, end, at),
+        "air_quality": run(area_air_quality, area_code, at=at),
+        "traffic": run(area_congestion, area_code, at=at),
     }
+
+
+@cached(tables=("incidents", "areas"))
+def area_incident_block(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime) -> dict:
+    """Incidents reported in [start, end) in the area: counts by severity and category, open ones, newest report time."""
+    _, where = filtered_points("incidents", start=start, end=end)
+    return _incident_block(conn, where + _area_filter(Incident, get_area(conn, area_code)))
+
+
+@cached(tables=("work_orders", "areas"))
+def area_work_order_block(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> dict:
+    """12345 work orders called in [start, end) in the area: counts by type and state, overdue at ``at``, newest call time."""
+    _, where = filtered_points("workorders", start=start, end=end)
+    return _work_order_block(conn, where + _area_filter(WorkOrder, get_area(conn, area_code)), at)

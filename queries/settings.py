@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         60, ge=1, le=7 * 24 * 60,
         description="How long after its report a severity I/II incident still puts a video wall into emergency mode (unless acknowledged or resolved).",
     )
+    last_good_mb: int = Field(
+        64, ge=1, le=4096,
+        description="Memory per worker for the last good answers a video wall keeps showing while the database is away (the oldest go first).",
+    )
     session_idle_minutes: int = Field(30, ge=1, le=24 * 60, description="A log-in session ends after this long without a request.")
     device_session_days: int = Field(30, ge=1, le=366, description="A wall's device session (from /wall/ID?token=…) ends after this long without a request.")
     cookie_secure: bool = Field(

@@ -127,9 +127,9 @@ def child_counts(area_code: str, window: Window, filters: dict):
 
 
 def summary(area_code: str, window: Window) -> dict:
-    from queries.incidents import area_summary
+    from queries.incidents import summary_from_blocks
 
-    return run_query(area_summary, area_code, window.start, window.end, at=window.at)
+    return summary_from_blocks(run_query, area_code, window.start, window.end, at=window.at)
 
 
 def incidents_in(area_code: str, window: Window, filters: dict, limit: int = LIST_LIMIT):

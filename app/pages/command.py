@@ -42,6 +42,7 @@ dash.register_page(__name__, path="/command", name=t("page.command"), name_en=t(
 
 SPEEDS = (1, 2, 4)
 TICK_MS = 1200  # one playback step at 1×
+LIVE_SLACK_MS = 3000  # events received this long before a drawing arrived may not be in it (the live gate below)
 MAP_ID = "command-map"
 
 
@@ -173,13 +174,16 @@ def layout(lang=None, **query):
     else:  # areas without shapes and no located record yet: nothing to frame
         initial_view = {"longitude": 0.0, "latitude": 0.0, "zoom": 1.0, "pitch": 0, "bearing": 0}
     render = {"asof": asof.isoformat(), "digests": step["digests"], "index": None, "playing": False, "live_seq": None,
-              "fit": f"{resolved.area['code']}|{resolved.state.incident or '-'}", "zoom": step["step"].zoom, "search": resolved.state.to_store()["search"]}
+              "fit": f"{resolved.area['code']}|{resolved.state.incident or '-'}", "zoom": step["step"].zoom, "search": resolved.state.to_store()["search"],
+              "scope": live_scope(resolved.area)}
     from app.command import panels
 
     return html.Div([
         dcc.Store(id="command-state", data=resolved.state.to_store()),
         dcc.Store(id="command-render", data=render),
         dcc.Store(id="command-live", data=None),  # the shell's live events, only when a new incident came (see below)
+        # When the console last drew (ms since the epoch; the browser's clock from its first drawing on).
+        dcc.Store(id="command-live-since", data=int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000) - LIVE_SLACK_MS),
         dcc.Store(id="command-url-restore", data=None),
         dcc.Store(id="command-map-size", data=None),  # {w, h} of the map in pixels (assets/command.js)
         html.Div(id="command-url-sync", hidden=True),
@@ -361,8 +365,20 @@ def render_shape():
     )
 
     digests = Record.of(specs=Opt(Text(128)), data=Opt(MapOf(Text(128), 200)), ids=Opt(ListOf(Text(128), 200)))
+    scope = Record.of(level=Text(12), code=Text(15, r"[0-9]{6,15}"))
     return Record.of(asof=Text(64), digests=Opt(digests), index=Opt(Int(0, 10_000)), playing=Opt(BOOL), live_seq=Opt(Int()),
-                     fit=Opt(Text(128)), zoom=Opt(Number(0, 30)), search=Opt(Text(8192)))
+                     fit=Opt(Text(128)), zoom=Opt(Number(0, 30)), search=Opt(Text(8192)), scope=Opt(scope))
+
+
+def live_scope(area: dict | None) -> dict | None:
+    """The area a console's live updates are limited to: ``{level, code}`` of a district, street,
+    community or grid (an incident's event names its code at each of those levels), None for the
+    whole city. Kept in the ``command-render`` store for the live gate below."""
+    from queries.spatial import ASSIGNED_LEVELS
+
+    if area is None or area.get("level") not in ASSIGNED_LEVELS:
+        return None
+    return {"level": area["level"], "code": area["code"]}
 
 
 def render_time(render: dict):
@@ -505,7 +521,7 @@ def render_step(state, trigger, _play, speed, _tick, live, render, size=None):
         if size and fit is not None:
             camera, fit = view.reads.view_for_bounds(fit["bounds"], (size["w"], size["h"])), no_update
     render.update(asof=asof.isoformat(), digests=step["digests"], index=index, playing=playing, fit=fit_key, zoom=step["step"].zoom,
-                  search=resolved.state.to_store()["search"] if only is None else render.get("search"))
+                  search=resolved.state.to_store()["search"] if only is None else render.get("search"), scope=live_scope(resolved.area))
     full = only is None
     cursor_text = t("command.playback.cursor", lang, time=panels.local_time(cursor, lang)) if cursor is not None else t("command.playback.live", lang)
     return (
@@ -564,24 +580,46 @@ def orders_page(_previous, _next, paging, current):
     return panels.work_order_page(frame, total, state.lang, page=page, per_page=reads.ORDERS_PER_PAGE), {**paging, "page": page}
 
 
-# Live events reach the render only when a new incident came: the only event it redraws for.
-# Every event of the shell's stream (lifecycle steps, readings, data versions: about one a second
-# with a feed running) would otherwise cost every open console a callback request, and the load
-# test (bench/load.py) showed those requests, not the drill, saturating the server at 50 sessions.
+# Live events reach the render only when a new incident came that this console shows: in its area
+# (``scope`` of the render store: the event names the incident's district, street, community and
+# grid), passing its filters, and received since the console last drew (``command-live-since``,
+# moved on every drawing, with LIVE_SLACK_MS for the drawing's own round trip). Every event of the
+# shell's stream (lifecycle steps, readings, data versions: about one a second with a feed
+# running) would otherwise cost every open console a callback request, and a new incident
+# anywhere in the city every console a re-render: the load test (bench/load.py) showed those
+# renders, not the drills, saturating the server at 50 sessions. app/loadtest.py's commander
+# applies the same gate (``LiveGate``).
 clientside_callback(
     """
-    function(live, previous) {
+    function(live, render, previous, since, state) {
         var none = window.dash_clientside.no_update;
-        if (!live || !live.recent) { return none; }
-        var fresh = live.recent.filter(function (event) { return event && event.type === "incident.new"; });
+        var now = Date.now();
+        var triggered = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
+        if (triggered.indexOf("command-render.data") >= 0) { return [none, now - %d]; }
+        if (!live || !live.recent) { return [none, none]; }
+        var scope = render && render.scope;
+        state = state || {};
+        function allowed(values, value) { return !values || !values.length || values.indexOf(value) >= 0; }
+        function shown(event) {
+            var incident = event.payload || {};
+            return event.type === "incident.new" && (since === null || Date.parse(event.received_at) > since)
+                && (!scope || incident[scope.level + "_code"] === scope.code)
+                && allowed(state.severity, incident.severity) && allowed(state.category, incident.category)
+                && allowed(state.status, incident.status) && allowed(state.channel, incident.channel);
+        }
+        var fresh = live.recent.filter(function (event) { return event && shown(event); });
         var known = previous && previous.last ? previous.last.id : null;
-        if (!fresh.length || fresh[0].id === known) { return none; }
-        return {seq: live.seq, recent: fresh.slice(0, 50), last: fresh[0]};
+        if (!fresh.length || fresh[0].id === known) { return [none, now]; }
+        return [{seq: live.seq, recent: fresh.slice(0, 50), last: fresh[0]}, now];
     }
-    """,
+    """ % LIVE_SLACK_MS,
     Output("command-live", "data"),
+    Output("command-live-since", "data"),
     Input("live-events", "data"),
+    Input("command-render", "data"),
     State("command-live", "data"),
+    State("command-live-since", "data"),
+    State("command-state", "data"),
     prevent_initial_call=True,
 )
 

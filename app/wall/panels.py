@@ -450,12 +450,11 @@ class SeverityCountsPanel(WallPanel):
     tables = ("incidents",)
 
     def build(self, panel, ctx):
-        from queries.incidents import area_summary
+        from queries.incidents import area_incident_block
         from queries.vocab import SEVERITIES
 
         lang = ctx.lang
-        summary = run_query(area_summary, ctx.area["code"], today_start(ctx.now), ctx.now, at=ctx.now)
-        block = summary["incidents"]
+        block = run_query(area_incident_block, ctx.area["code"], today_start(ctx.now), ctx.now)
         tiles = [
             html.Div([
                 html.Span(SEVERITY_NUMERALS[level], className="wall-sev-numeral"),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
 
-from app.loadtest import Credentials, DashPage, LiveStore, id_key, router_body, run_phase, session_mix
+from app.loadtest import Credentials, DashPage, LiveStore, format_load_table, id_key, router_body, run_phase, session_mix
 
 # --- DashPage: the part of Dash's renderer the load generator and the page bench rely on -------------
 
@@ -96,6 +97,41 @@ def test_the_live_store_keeps_fifty_newest_first_and_drops_repeats():
     assert value["last"]["id"] == "e59" and value["recent"][-1]["id"] == "e10"
 
 
+def new_incident(number: int, grid: str, severity: int = 2, category: str = "accident") -> dict:
+    payload = {"incident_id": f"I{number}", "severity": severity, "category": category, "status": "reported", "channel": "110",
+               "district_code": grid[:6], "street_code": grid[:9], "community_code": grid[:12], "grid_code": grid}
+    return {"id": f"incident:I{number}:1", "type": "incident.new", "payload": payload}
+
+
+def test_the_consoles_live_gate_admits_new_incidents_it_shows_once():
+    """LiveGate, as the page's clientside gate: a new incident in the console's area and filters,
+    received since it last drew, and each only once."""
+    from app.loadtest import LiveGate
+
+    store, gate = LiveStore(), LiveGate(slack_s=3.0)
+    district = {"scope": {"level": "district", "code": "320706"}}
+    store.push({"id": "dv:1", "type": "data_version"})
+    assert gate.admit(store, {}, district) is None  # no incident
+    store.push(new_incident(1, "320707001001001"))
+    assert gate.admit(store, {}, district) is None  # another district
+    store.push(new_incident(2, "320706001001001", severity=4))
+    assert gate.admit(store, {"severity": [1, 2]}, district) is None  # filtered out
+    store.push(new_incident(5, "320706002001001", severity=4))
+    admitted = gate.admit(store, {"severity": [1, 2, 4]}, district)
+    assert admitted["last"]["id"] == "incident:I5:1" and [e["id"] for e in admitted["recent"]] == ["incident:I5:1"]  # I2 was looked at
+    store.push({"id": "dv:2", "type": "data_version"})
+    assert gate.admit(store, {}, district) is None  # I5 handled already
+    store.push(new_incident(3, "320707001001001"))
+    assert gate.admit(store, {}, district) is None  # received after the last look, but elsewhere
+
+    city = LiveGate(slack_s=3.0)
+    assert [e["id"] for e in city.admit(store, {}, {"scope": None})["recent"]] == ["incident:I3:1", "incident:I5:1", "incident:I2:1", "incident:I1:1"]
+    city.drew()
+    city.since += 10  # a drawing that arrived after everything in the store
+    store.push(new_incident(4, "320706001001001"))
+    assert city.admit(store, {}, {"scope": None}) is None
+
+
 @pytest.mark.parametrize("sessions, walls, commanders, leaders", [(1, 1, 0, 0), (10, 1, 4, 5), (50, 3, 20, 27), (200, 4, 80, 116)])
 def test_session_mix(sessions, walls, commanders, leaders):
     assert session_mix(sessions) == {"wall": walls, "commander": commanders, "leader": leaders}
@@ -161,6 +197,11 @@ def test_sessions_of_every_kind_run_against_a_live_server(demo_server):
     assert figures["sse"]["opened"] >= 2 and figures["sse"]["refused"] == 0  # the wall's and the commander's streams
     for name, action in figures["actions"].items():
         assert action["p50_ms"] <= action["p95_ms"] <= action["p99_ms"] <= action["max_ms"], name
+    # After the last of the three had its page open: a subset of the same actions, no log-in.
+    assert 0 < figures["all_open_s"] < 40
+    assert "login" not in figures["steady_actions"] and figures["steady_actions"]["wall.refresh"]["n"] >= 1
+    assert all(steady["n"] <= figures["actions"][name]["n"] for name, steady in figures["steady_actions"].items())
+    assert "after every session had its page open" in format_load_table([figures])
 
 
 # --- cityops bench ---------------------------------------------------------------------------------------

@@ -633,4 +633,52 @@ def test_shipped_templates_are_package_data():
     import app
 
     folder = Path(app.__file__).parent / "templates"
-    assert {p.name for p in folder.glob("briefing*.html")} == {"briefing.html", "briefing_missing.html"}
+    assert {p.name for p in folder.glob("briefing*.html")} == {"briefing.html", "briefing_sections.html", "briefing_missing.html"}
+
+
+# --- one build of the sections for many readers ---------------------------------------------------
+
+
+def test_readers_share_one_build_per_language_and_masking_class(server, engine, monkeypatch):
+    """Leaders opening the briefing in the same minute get one build of its sections (shared
+    through the query cache); another language or a reader who sees personal data in clear gets
+    its own, and a title's phone number stays masked for those who may not see it."""
+    from sqlalchemy import update
+
+    from app.briefing import page as briefing_page
+    from tests.app.conftest import signed_in_client
+
+    with engine.begin() as conn:
+        conn.execute(update(Incident).where(Incident.id == "INC-H1").values(title="新浦化工仓库起火 报警人13812345678"))
+    builds = []
+    build = briefing_page.build_sections_html
+    monkeypatch.setattr(briefing_page, "build_sections_html", lambda *args: builds.append(args[3]) or build(*args))
+
+    first_leader, second_leader = signed_in_client(server, "leader"), signed_in_client(server, "leader")
+    first, first_html = get_page(first_leader, "/briefing")
+    second, _ = get_page(second_leader, "/briefing")
+    assert builds == ["zh"]
+    assert second.section_text == first.section_text and first.sections == spec_sections("city")
+    assert "13812345678" not in first_html and "报警人" in first_html
+
+    get_page(second_leader, "/briefing?lang=en")
+    assert builds == ["zh", "en"]
+    _, commander_html = get_page(signed_in_client(server, "commander"), "/briefing")
+    assert builds == ["zh", "en", "zh"]
+    assert "13812345678" in commander_html
+
+
+def test_a_briefing_with_a_failed_section_is_not_shared(server, monkeypatch):
+    """A section whose data did not answer is shown as failed to that reader only: the next one
+    gets a new build, with the section back once it answers."""
+    from app.briefing import sections
+    from tests.app.conftest import signed_in_client
+
+    healthy = sections.SECTION_BUILDERS["traffic"]
+    monkeypatch.setitem(sections.SECTION_BUILDERS, "traffic", lambda section, ctx: (_ for _ in ()).throw(RuntimeError("down")))
+    reader = signed_in_client(server, "leader")
+    _, html = get_page(reader, "/briefing")
+    assert html.count("b-note--bad") == 1
+    monkeypatch.setitem(sections.SECTION_BUILDERS, "traffic", healthy)
+    page, html = get_page(reader, "/briefing")
+    assert "b-note--bad" not in html and page.sections == spec_sections("city")

@@ -204,7 +204,8 @@ def test_bad_link_shows_a_message_in_english(page, demo_server, artifacts_dir):
 def test_a_new_incident_reaches_an_open_console_without_reload(page, demo_server, artifacts_dir):
     """An incident written through the ingest path ``cityops simulate`` uses, while /command shows
     its unit grid: it is listed, counted and sent to the map (its position in the incidents
-    layer's binary data) by the live push, without a reload."""
+    layer's binary data) by the live push, without a reload. One written in another district
+    just before costs the console no request (the page's live gate)."""
     import json
 
     import pandas as pd
@@ -220,8 +221,20 @@ def test_a_new_incident_reaches_an_open_console_without_reload(page, demo_server
         grid = conn.execute(select(Incident.grid_code).where(Incident.grid_code.is_not(None)).group_by(Incident.grid_code)
                             .order_by(func.count().desc()).limit(1)).scalar()
         shape = conn.execute(select(Area.geom).where(Area.code == grid)).scalar()
+        elsewhere = conn.execute(select(Area.geom).where(Area.level == "district", Area.code != grid[:6]).limit(1)).scalar()
     inside = shapely.get_coordinates(shape.representative_point())[0]
+    outside = shapely.get_coordinates(elsewhere.representative_point())[0]
     maps: list[dict] = []
+    live_renders: list[str] = []  # the incident each live render of the console was asked for
+
+    def keep_live_renders(request):
+        if "/_dash-update-component" in request.url and request.method == "POST":
+            body = json.loads(request.post_data or "{}")
+            if "command-live.data" in body.get("changedPropIds", []):
+                live = next((item["value"] for item in body.get("inputs", []) if isinstance(item, dict) and item.get("id") == "command-live"), None) or {}
+                live_renders.append(((live.get("last") or {}).get("payload") or {}).get("incident_id"))
+
+    page.on("request", keep_live_renders)
 
     def keep_map_updates(response):
         if "/_dash-update-component" in response.url and response.ok:
@@ -238,10 +251,14 @@ def test_a_new_incident_reaches_an_open_console_without_reload(page, demo_server
     before = int(page.locator('[data-kpi="incidents"] .kpi-value').inner_text().replace(",", ""))
     page.wait_for_timeout(1000)  # the change-log watcher takes its starting position
 
-    frame = pd.DataFrame([{"id": "LIVE-CMD-1", "category": "事故灾难", "subtype": "火灾", "severity": "Ⅱ级", "title": "直播测试 指挥台",
-                           "reported_at": pd.Timestamp.now(tz="UTC"), "lon": float(inside[0]), "lat": float(inside[1])}])
-    report = ingest_records(engine, "incidents", frame, "live-test")
-    assert report.rows_written == 1
+    def write(incident_id: str, point) -> None:
+        frame = pd.DataFrame([{"id": incident_id, "category": "事故灾难", "subtype": "火灾", "severity": "Ⅱ级", "title": "直播测试 指挥台",
+                               "reported_at": pd.Timestamp.now(tz="UTC"), "lon": float(point[0]), "lat": float(point[1])}])
+        assert ingest_records(engine, "incidents", frame, "live-test").rows_written == 1
+
+    write("LIVE-CMD-0", outside)
+    page.wait_for_timeout(2500)  # pushed to the page well before the next one
+    write("LIVE-CMD-1", inside)
 
     item = page.locator("#command-incidents [data-incident-id='LIVE-CMD-1']")
     item.wait_for(timeout=30_000)
@@ -255,6 +272,7 @@ def test_a_new_incident_reaches_an_open_console_without_reload(page, demo_server
     assert blocks, "no live update of the incidents layer reached the map"
     positions = decode_binary_block(blocks[-1])["getPosition"].astype("float64")
     assert any(abs(x - inside[0]) < 1e-4 and abs(y - inside[1]) < 1e-4 for x, y in positions)
+    assert live_renders and set(live_renders) == {"LIVE-CMD-1"}, live_renders
     page.screenshot(path=str(artifacts_dir / "command-live.png"))
     assert not page.problems, page.problems
     assert_only_own_host(page.requested, base_url)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import dash
+import requests
 from plotly.utils import PlotlyJSONEncoder
 
 from app.server import ASSETS_DIR, create_app
 from app.shell import header_children, page_for_path, with_lang
-from tests.app.conftest import make_settings, seed_small_platform, url_of
+from tests.app.conftest import make_settings, seed_small_platform, serving, url_of
 
 EXTERNAL_URL = re.compile(r"""(?:src|href)=["'](?:https?:)?//""", re.IGNORECASE)
 
@@ -26,6 +28,19 @@ def test_create_app_does_no_database_work_and_keeps_state_on_the_server(tmp_path
     assert context.engine.dialect.name == "postgresql"
     assert dash_app.config.serve_locally is True
     assert dash_app.config.assets_folder == str(ASSETS_DIR)
+
+
+def test_dash_is_set_up_by_create_app_not_by_a_first_request(sqlite_engine, tmp_path):
+    """Dash's first-request set-up is racy (a flag first, the work after): create_app does it."""
+    dash_app = create_app(make_settings(tmp_path, url_of(sqlite_engine)))
+    assert dash_app._got_first_request == {"pages": True, "setup_server": True}
+    assert ".._pages_content.children..._pages_store.data.." in dash_app.callback_map  # the pages router
+
+
+def test_concurrent_first_requests_of_a_threaded_server_all_succeed(sqlite_engine, tmp_path):
+    with serving(tmp_path, url_of(sqlite_engine)) as base_url, ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: requests.get(f"{base_url}/_dash-dependencies", timeout=30).status_code, range(32)))
+    assert statuses == [200] * 32
 
 
 def test_index_page_loads_nothing_from_outside(sqlite_engine, tmp_path):

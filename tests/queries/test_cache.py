@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import redis
-from sqlalchemy import event, insert, select
+from sqlalchemy import create_engine, event, insert, select
 
 from queries.cache import (
     FRAME_MAGIC,
@@ -327,6 +327,44 @@ def test_twenty_concurrent_misses_compute_once(engine, cache):
     assert not errors
     assert len(executions) == 1
     assert len(results) == 20 and all(r["id"].tolist() == ["I1"] for r in results)
+
+
+def test_a_shared_value_is_built_once_for_its_parts_by_concurrent_callers(sqlite_engine, cache):
+    """``shared``: twenty callers with the same parts get one build; other parts, another
+    database or a build that raised are not served from it."""
+    builds = []
+    start = threading.Barrier(20)
+    results = []
+
+    def build(text):
+        def produce():
+            builds.append(text)
+            time.sleep(0.2)
+            return {"html": text}
+        return produce
+
+    def reader():
+        start.wait()
+        results.append(cache.shared(sqlite_engine, "page", {"area": "320706", "minute": T0}, build("A"), 60))
+
+    threads = [threading.Thread(target=reader) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert builds == ["A"] and results == [{"html": "A"}] * 20
+    assert cache.shared(sqlite_engine, "page", {"minute": T0, "area": "320706"}, build("again"), 60) == {"html": "A"}  # order of parts
+    assert cache.shared(sqlite_engine, "page", {"area": "320707", "minute": T0}, build("B"), 60) == {"html": "B"}
+    other_database = create_engine("sqlite://")  # never connected: only its identity is read
+    assert cache.shared(other_database, "page", {"area": "320706", "minute": T0}, build("C"), 60) == {"html": "C"}
+
+    def failing():
+        raise RuntimeError("a section failed")
+    with pytest.raises(RuntimeError):
+        cache.shared(sqlite_engine, "page", {"area": "320708"}, failing, 60)
+    assert cache.shared(sqlite_engine, "page", {"area": "320708"}, build("D"), 60) == {"html": "D"}
+    with pytest.raises(ValueError):
+        cache.shared(sqlite_engine, "page", {"area": "320708"}, build("E"), 0)
 
 
 @cached(tables=("incidents",))
@@ -759,3 +797,11 @@ def test_calls_in_one_snapshot_read_the_catalogue_once_and_a_new_snapshot_sees_w
     with cache.one_snapshot():  # the next request sees it
         assert cache.call(engine, incident_ids)["id"].tolist() == ["I1", "I2", "I3"]
     assert len(executions) == 2
+
+
+def test_the_last_good_store_is_sized_from_the_settings():
+    """``CITYOPS_LAST_GOOD_MB``: the memory each worker gives the wall's last good answers."""
+    from queries.settings import Settings
+
+    assert QueryCache.from_settings(Settings(last_good_mb=8)).last_good_store.max_bytes == 8 * 1024 * 1024
+    assert QueryCache.from_settings(Settings()).last_good_store.max_bytes == 64 * 1024 * 1024

@@ -157,3 +157,34 @@ def test_work_orders_window_area_and_personal_columns(order_db):
         list_work_orders(engine.connect(), GRID, limit=0)
     with pytest.raises(ValueError):
         list_work_orders(engine.connect(), GRID, offset=-1)
+
+
+def test_the_summary_from_cached_blocks_is_the_summary_and_a_new_incident_recomputes_its_block_only(incident_db):
+    """``summary_from_blocks`` through the query cache equals ``area_summary``; after an incident is
+    written only the incident block is computed again (the work-order, AQI and congestion blocks
+    stay cached), and the new incident is counted."""
+    from queries.cache import QueryCache
+    from queries.incidents import summary_from_blocks
+    from queries.writes import ensure_dataset, record_change
+
+    with incident_db.begin() as conn:
+        ensure_dataset(conn, "emergency.incidents", name="突发事件", update_cycle="realtime")
+        record_change(conn, "emergency.incidents", "ingest", 4, tables=["incidents"], row_count=4)
+    cache = QueryCache(None)
+
+    def run(query, *args, **kwargs):
+        return cache.call(incident_db, query, *args, **kwargs)
+
+    window = (T, T + 24 * HOUR)
+    with incident_db.connect() as conn:
+        assert summary_from_blocks(run, "320706", *window) == area_summary(conn, "320706", *window)
+    computed = cache.counters.computations
+    summary_from_blocks(run, "320706", *window)
+    assert cache.counters.computations == computed  # all hits
+
+    with incident_db.begin() as conn:
+        conn.execute(insert(Incident), [{"id": "new", "category": "accident", "severity": 1, "status": "reported", "reported_at": T + 3 * HOUR, **codes("320706")}])
+        record_change(conn, "emergency.incidents", "ingest", 1, tables=["incidents"], row_count=5)
+    after = summary_from_blocks(run, "320706", *window)
+    assert cache.counters.computations == computed + 1
+    assert after["incidents"]["total"] == 3 and after["incidents"]["by_severity"]["1"] == 1

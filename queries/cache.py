@@ -38,11 +38,14 @@ Last good values (the video wall keeps showing data while the database is away):
     result = cache.call_or_last_good(engine, list_incidents, "320706")   # CallResult
     result.value, result.stale, result.as_of, result.error
 
-Every successful ``call`` also keeps the encoded value in ``last_good_store``: an in-process LRU
-(bounded by entries and bytes, no expiry) under a key *without* dataset versions (database,
-function, scope, arguments), so it outlives the TTL and every version change and is there when
-neither the database nor Redis is. ``call_or_last_good`` answers ``CallResult(stale=False)`` when
-the query ran or hit, and, when the database is unavailable (connection refused or lost,
+Every successful ``call_or_last_good`` also keeps the encoded value in ``last_good_store``: an
+in-process LRU (bounded by entries and bytes, no expiry) under a key *without* dataset versions
+(database, function, scope, arguments), so it outlives the TTL and every version change and is
+there when neither the database nor Redis is. A plain ``call`` keeps nothing there: nobody can
+ask for its value back, and a process serving consoles and walls would otherwise fill the store
+to its bound with every window and every incident's surroundings it was asked for (the wall's
+soak saw its server grow by that, session 5). ``call_or_last_good`` answers
+``CallResult(stale=False)`` when the query ran or hit, and, when the database is unavailable (connection refused or lost,
 connect timeout, statement timeout, pool exhausted), the last good copy with ``stale=True``,
 ``as_of`` (UTC, when that value was last served as current) and ``error``; with no copy it
 raises ``DatabaseUnavailable``. Other errors (bad arguments, a broken query) propagate as from
@@ -60,8 +63,8 @@ Inside, a call's last good key is the slot, the function, the scope and the argu
 not instants (datetimes, dates): the answer for this minute's window *replaces* the one for the
 last minute instead of adding an entry a minute per panel, and during an outage the panel gets
 its newest answer whatever window it asks for now. One slot must not ask one query for two
-windows (they would share one entry): use a slot each. The slot follows the calls made inside
-it through other modules too (a wall map's layer reads), as a context variable.
+windows (they would share one entry): use a slot each. The slot is a context variable: it
+follows the calls made inside it through other modules too.
 
 The in-process backend drops expired entries as it goes (every ``SWEEP_EVERY`` writes), so a
 process without Redis holds what is live, not the last ``max_bytes`` of every window it has seen.
@@ -92,7 +95,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Engine
 
-from queries.schema import Base, ChangeLog, Dataset, DatasetTable
+from queries.schema import ALL_PARTITIONS, Area, Base, ChangeLog, Dataset, DatasetPartition, DatasetTable
 from queries.vocab import UPDATE_CYCLE_SECONDS
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,8 @@ TTL_WITHOUT_DATASETS_SECONDS = 60  # nothing in the catalogue describes the data
 DEFAULT_SCOPE = "public"
 SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 KEY_FORMAT_VERSION = "1"
+AREA_LEVELS_MAX = 8  # parents walked from an area up to its district (grid → community → street → district)
+DISTRICTS_KEPT_MAX = 50_000  # area code → district lookups kept per database
 
 # Tables whose content is the catalogue itself: every record_change touches them.
 CATALOGUE_TABLES = frozenset({"datasets", "change_log", "dataset_tables"})
@@ -468,6 +473,7 @@ class QuerySpec:
     tables: tuple[str, ...]
     ttl: float | None
     signature: inspect.Signature
+    area: str | None = None  # the parameter holding the area code the query is confined to (``cached``)
 
     def bound_arguments(self, args: tuple, kwargs: dict) -> dict:
         """Arguments by parameter name with defaults applied (f(a) and f(area=a) are the same key)."""
@@ -480,12 +486,19 @@ class QuerySpec:
         return {name: canonical_argument(bound.arguments[name], f"{name!r} of {self.name}") for name in names if name in bound.arguments}
 
 
-def cached(*, tables: Iterable[str], ttl: float | None = None):
+def cached(*, tables: Iterable[str], ttl: float | None = None, area: str | None = None):
     """Declare a query ``f(conn, *args, **kwargs)`` cacheable and the tables it reads.
 
     The function itself is returned unchanged (calling it still runs the query); the cache is
     used through ``cache.call(engine, f, ...)`` or ``f.cached(cache, engine, ...)``. ``ttl``
     overrides the TTL derived from the datasets' update cycles.
+
+    ``area`` names the parameter holding an area code when the query reads only rows *inside*
+    that area (filtered by their ``<level>_code`` columns, never by distance or box): for an area
+    at or below a district its entries then depend on that district's versions of the datasets
+    (``dataset_partitions``) instead of the datasets' whole versions, so a feed writing in one
+    district leaves the other districts' entries valid. A query that also reads rows outside the
+    area (neighbours, a parent's totals, a radius) must not declare it.
     """
     tables = tuple(sorted(set(tables)))
     known = set(Base.metadata.tables)
@@ -502,7 +515,9 @@ def cached(*, tables: Iterable[str], ttl: float | None = None):
             raise TypeError(f"{function.__qualname__}: a cached query takes the connection as first argument")
         if "scope" in parameters:
             raise TypeError(f"{function.__qualname__}: 'scope' is reserved by the cache (the caller's role/area), rename the parameter")
-        spec = QuerySpec(function, f"{function.__module__}.{function.__qualname__}", tables, ttl, signature)
+        if area is not None and area not in parameters[1:]:
+            raise TypeError(f"{function.__qualname__}: @cached(area={area!r}) names no parameter of the query ({', '.join(parameters[1:])})")
+        spec = QuerySpec(function, f"{function.__module__}.{function.__qualname__}", tables, ttl, signature, area)
         function.__cache_spec__ = spec
 
         def cached_call(cache: QueryCache, bind, *args, scope: str = DEFAULT_SCOPE, **kwargs):
@@ -995,6 +1010,7 @@ class QueryCache:
         self._counter_lock = threading.Lock()
         self._maps_lock = threading.Lock()
         self._maps: dict[str, tuple[int, dict[str, list[str]]]] = {}  # database id → (data version, table→datasets)
+        self._districts: dict[str, tuple[str, dict[str, str | None]]] = {}  # database id → (areas' versions, area code → district)
 
     @classmethod
     def from_settings(cls, settings, **options) -> "QueryCache":
@@ -1012,8 +1028,8 @@ class QueryCache:
         """
         return self._call(bind, function, args, scope, kwargs)[0]
 
-    def _call(self, bind, function: Callable, args: tuple, scope: str, kwargs: dict) -> tuple[object, dt.datetime]:
-        """``call``'s value and the time it was kept as the last good one."""
+    def _call(self, bind, function: Callable, args: tuple, scope: str, kwargs: dict) -> tuple[object, bytes]:
+        """``call``'s value and its encoded form."""
         spec = spec_of(function)
         key, cycles, arguments = self._key_and_cycles(bind, spec, scope, args, kwargs)
         ttl = spec.ttl or ttl_for_cycles(cycles)
@@ -1029,8 +1045,7 @@ class QueryCache:
         if not computed:
             with self._count() as counters:
                 counters.hits += 1
-        as_of = self.last_good_store.put(self.last_good_key_for(spec, _engine_of(bind), scope, arguments), data)
-        return value, as_of
+        return value, data
 
     def shared(self, bind: Engine | Connection, name: str, parts: dict, produce: Callable[[], object], ttl: float):
         """``produce()``'s value, computed once for ``parts`` across threads, workers and hosts
@@ -1073,7 +1088,7 @@ class QueryCache:
         cause: BaseException | None = None
         if breaker.allow():
             try:
-                value, as_of = self._call(bind, function, args, scope, kwargs)
+                value, data = self._call(bind, function, args, scope, kwargs)
             except Exception as exc:
                 if not database_unavailable(exc):
                     raise
@@ -1084,6 +1099,7 @@ class QueryCache:
                     breaker.failed(exc)
             else:
                 breaker.succeeded()
+                as_of = self.last_good_store.put(self.last_good_key_for(spec, engine, scope, arguments), data)
                 return CallResult(value, False, as_of)
         else:
             error = breaker.error or "database unavailable"
@@ -1095,7 +1111,7 @@ class QueryCache:
         return CallResult(decode_value(entry.data), True, entry.as_of, error)
 
     def last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult | None:
-        """The last good value of this call held in this process, without touching the database
+        """The last good value of this call (kept by ``call_or_last_good``) held in this process, without touching the database
         or Redis (``bind`` only names the database); None when there is none. Always
         ``stale=True``: whether it is still current is not known without asking."""
         spec = spec_of(function)
@@ -1144,7 +1160,50 @@ class QueryCache:
             if snapshots is not None:
                 snapshots[database] = snapshot
         versions, cycles = self._versions_in(snapshot, spec.tables)
+        if spec.area is not None and isinstance(arguments.get(spec.area), str):
+            district = self._district_of(bind, database, arguments[spec.area], snapshot)
+            if district is not None:
+                versions = self._district_versions(snapshot, versions, district)
         return self.key_for(spec, _engine_of(bind), scope, arguments, versions), cycles, arguments
+
+    @staticmethod
+    def _district_versions(snapshot, versions: dict[str, int], district: str) -> dict:
+        """``versions`` with each partitioned dataset's whole version replaced by the pair
+        (district's version, version of changes that named no district)."""
+        partitions = snapshot[2]
+        return {
+            code: [partitions[code].get(district, 0), partitions[code].get(ALL_PARTITIONS, 0)] if code in partitions else version
+            for code, version in versions.items()
+        }
+
+    def _district_of(self, bind, database: str, code: str, snapshot) -> str | None:
+        """The district containing area ``code`` (itself if a district), from the areas table's
+        ancestry (codes are not assumed to nest); None for the city, above it or an unknown
+        code. Kept per database while the areas' datasets keep their versions."""
+        areas_version = _canonical_text(self._versions_in(snapshot, (Area.__tablename__,))[0])
+        with self._maps_lock:
+            known = self._districts.get(database)
+            if known is None or known[0] != areas_version:
+                known = self._districts[database] = (areas_version, {})
+            if code in known[1]:
+                return known[1][code]
+        district, current = None, code
+        with _connection(bind) as conn:
+            for _ in range(AREA_LEVELS_MAX):
+                row = conn.execute(select(Area.level, Area.parent_code).where(Area.code == current)).first()
+                if row is None:
+                    break
+                if row.level == "district":
+                    district = current
+                    break
+                if row.parent_code is None:
+                    break
+                current = row.parent_code
+        with self._maps_lock:
+            if len(known[1]) >= DISTRICTS_KEPT_MAX:
+                known[1].clear()  # an unbounded walk of codes (grids) must not grow the process
+            known[1][code] = district
+        return district
 
     @staticmethod
     @contextmanager
@@ -1184,26 +1243,37 @@ class QueryCache:
         """
         return self._versions_in(self._snapshot(conn), tables)
 
-    def _snapshot(self, conn: Connection) -> tuple[dict[str, tuple[int, str]], dict[str, list[str]]]:
-        """(catalogue: code → (version, cycle), table → dataset codes) as of now."""
-        global_version, catalogue = self._catalogue_snapshot(conn)
-        return catalogue, self._table_map(conn, global_version)
+    def _snapshot(self, conn: Connection) -> tuple[dict[str, tuple[int, str]], dict[str, list[str]], dict[str, dict[str, int]]]:
+        """(catalogue: code → (version, cycle), table → dataset codes, code → partition →
+        version) as of now."""
+        global_version, catalogue, partitions = self._catalogue_snapshot(conn)
+        return catalogue, self._table_map(conn, global_version), partitions
 
     @staticmethod
     def _versions_in(snapshot, tables: Iterable[str]) -> tuple[dict[str, int], list[str]]:
-        catalogue, table_map = snapshot
+        catalogue, table_map, _ = snapshot
         codes = sorted({code for table in tables for code in table_map.get(table, ())})
         # A code seen in a table but missing from the catalogue still keys the entry (as version -1).
         versions = {code: catalogue[code][0] if code in catalogue else -1 for code in codes}
         return versions, [catalogue[code][1] for code in codes if code in catalogue]
 
     @staticmethod
-    def _catalogue_snapshot(conn: Connection) -> tuple[int, dict[str, tuple[int, str]]]:
+    def _catalogue_snapshot(conn: Connection) -> tuple[int, dict[str, tuple[int, str]], dict[str, dict[str, int]]]:
+        """(global data version, code → (version, cycle), code → partition → version), one statement."""
         global_version = select(func.coalesce(func.max(ChangeLog.id), 0)).scalar_subquery()
-        rows = conn.execute(select(Dataset.code, Dataset.version, Dataset.update_cycle, global_version.label("global_version"))).all()
+        rows = conn.execute(
+            select(Dataset.code, Dataset.version, Dataset.update_cycle, global_version.label("global_version"),
+                   DatasetPartition.partition, DatasetPartition.version.label("partition_version"))
+            .outerjoin(DatasetPartition, DatasetPartition.dataset_code == Dataset.code)
+        ).all()
         if not rows:  # an empty catalogue: the data version alone
-            return int(conn.execute(select(global_version)).scalar_one()), {}
-        return int(rows[0].global_version), {row.code: (int(row.version or 0), row.update_cycle) for row in rows}
+            return int(conn.execute(select(global_version)).scalar_one()), {}, {}
+        catalogue, partitions = {}, {}
+        for row in rows:
+            catalogue[row.code] = (int(row.version or 0), row.update_cycle)
+            if row.partition is not None:
+                partitions.setdefault(row.code, {})[row.partition] = int(row.partition_version)
+        return int(rows[0].global_version), catalogue, partitions
 
     def _table_map(self, conn: Connection, global_version: int) -> dict[str, list[str]]:
         """table → dataset codes at a global data version, computed once across workers."""

@@ -73,7 +73,7 @@ def filtered_points(
     return table, where
 
 
-@cached(tables=("incidents", "work_orders", "areas"))
+@cached(tables=("incidents", "work_orders", "areas"), area="area_code")
 def child_counts(conn: Connection, area_code: str, source: str = "incidents", **filters) -> pd.DataFrame:
     """``code, name, name_en, value`` for every child of ``area_code`` (empty for a unit grid)."""
     area = get_area(conn, area_code)

@@ -45,7 +45,7 @@ def has_grids(conn: Connection, within: str | None = None) -> bool:
     return conn.execute(stmt.limit(1)).first() is not None
 
 
-@cached(tables=("incidents", "work_orders", "sensors", "areas"))
+@cached(tables=("incidents", "work_orders", "sensors", "areas"), area="within")
 def grid_aggregate(conn: Connection, source: str = "incidents", within: str | None = None, value_column: str | None = None,
                    with_geometry: bool = False, **filters) -> pd.DataFrame | gpd.GeoDataFrame:
     """Per unit grid: ``count`` of points, and ``mean`` of ``value_column`` when given."""
@@ -63,7 +63,7 @@ def grid_aggregate(conn: Connection, source: str = "incidents", within: str | No
     return gpd.GeoDataFrame(frame, geometry=[shapes.get(c) for c in frame["code"]], crs="EPSG:4326")
 
 
-@cached(tables=("incidents", "work_orders", "sensors", "areas"))
+@cached(tables=("incidents", "work_orders", "sensors", "areas"), area="within")
 def h3_aggregate(conn: Connection, source: str = "incidents", within: str | None = None, resolution: int = H3_DEFAULT_RESOLUTION,
                  value_column: str | None = None, **filters) -> pd.DataFrame:
     """Per H3 cell: ``count`` (and ``mean`` of ``value_column``), with the cell centre's lon/lat."""

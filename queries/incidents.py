@@ -37,7 +37,7 @@ def _area_filter(table, area: dict | None) -> list:
     return [getattr(table, f"{area['level']}_code") == area["code"]]
 
 
-@cached(tables=("incidents", "areas"))
+@cached(tables=("incidents", "areas"), area="area")
 def list_incidents(conn: Connection, area: str | None = None, *, limit: int = 200, offset: int = 0, include_personal: bool = False, **filters) -> pd.DataFrame:
     """Incidents newest first, filtered as in ``queries.drill.filtered_points``."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -55,7 +55,7 @@ def _overdue(at: dt.datetime):
     return and_(WorkOrder.deadline.is_not(None), WorkOrder.deadline < at, WorkOrder.complete_time.is_(None))
 
 
-@cached(tables=("work_orders", "areas"))
+@cached(tables=("work_orders", "areas"), area="area")
 def list_work_orders(conn: Connection, area: str | None = None, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
                      at: dt.datetime | None = None, limit: int = 20, offset: int = 0, include_personal: bool = False) -> pd.DataFrame:
     """One page of an area's 12345 work orders called in [start, end), newest call first (order
@@ -150,14 +150,14 @@ def summary_from_blocks(run, area_code: str, start: dt.datetime, end: dt.datetim
     }
 
 
-@cached(tables=("incidents", "areas"))
+@cached(tables=("incidents", "areas"), area="area_code")
 def area_incident_block(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime) -> dict:
     """Incidents reported in [start, end) in the area: counts by severity and category, open ones, newest report time."""
     _, where = filtered_points("incidents", start=start, end=end)
     return _incident_block(conn, where + _area_filter(Incident, get_area(conn, area_code)))
 
 
-@cached(tables=("work_orders", "areas"))
+@cached(tables=("work_orders", "areas"), area="area_code")
 def area_work_order_block(conn: Connection, area_code: str, start: dt.datetime, end: dt.datetime, at: dt.datetime) -> dict:
     """12345 work orders called in [start, end) in the area: counts by type and state, overdue at ``at``, newest call time."""
     _, where = filtered_points("workorders", start=start, end=end)

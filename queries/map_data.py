@@ -107,7 +107,7 @@ def land_and_roads(conn: Connection, simplify_m: float = 0) -> dict:
     }
 
 
-@cached(tables=("incidents", "work_orders", "sensors", "areas"))
+@cached(tables=("incidents", "work_orders", "sensors", "areas"), area="within")
 def grid_values(conn: Connection, source: str = "incidents", within: str | None = None, simplify_m: float = 0, **filters) -> gpd.GeoDataFrame:
     """Every unit grid under ``within`` (simplified shapes) with its ``count`` of points (0 where none):
     the choropleth's data. Columns: code, name, name_en, count, geometry."""
@@ -118,7 +118,7 @@ def grid_values(conn: Connection, source: str = "incidents", within: str | None 
     return gpd.GeoDataFrame(merged[["code", "name", "name_en", "count"]], geometry=merged["geometry"].tolist(), crs=WGS84)
 
 
-@cached(tables=("incidents", "areas"))
+@cached(tables=("incidents", "areas"), area="area")
 def incident_points(conn: Connection, area: str | None, start: dt.datetime | None, end: dt.datetime | None,
                     bbox: tuple | None = None, **filters) -> pd.DataFrame:
     """Incidents reported in [start, end) inside ``area`` and ``bbox``, filtered as in ``filtered_points``.

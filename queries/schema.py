@@ -118,6 +118,22 @@ class DatasetTable(Base):
     table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+# The partition of a change that did not say which districts it touched (``record_change``).
+ALL_PARTITIONS = "*"
+
+
+class DatasetPartition(Base):
+    """A dataset's version per district (``partition`` = district code), bumped by
+    ``record_change`` for the districts of the rows a batch wrote and of those rows before it;
+    ``"*"`` for batches that did not say. Lets the cache keep a district's (or a street's …)
+    entries when another district's rows change (``queries.cache``, ``cached(area=…)``)."""
+
+    __tablename__ = "dataset_partitions"
+    dataset_code: Mapped[str] = mapped_column(String(64), ForeignKey("datasets.code", ondelete="CASCADE"), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
 class Indicator(Base):
     __tablename__ = "indicators"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

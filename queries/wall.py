@@ -63,7 +63,7 @@ def indicator_ranking(conn: Connection, area_code: str, indicator_code: str, top
     return result
 
 
-@cached(tables=("incidents", "work_orders", "areas"))
+@cached(tables=("incidents", "work_orders", "areas"), area="area_code")
 def count_ranking(conn: Connection, area_code: str, source: str, start: dt.datetime, end: dt.datetime, top: int = 8) -> dict:
     """Child areas of ``area_code`` by incidents / 12345 orders in [start, end), most first."""
     if source not in RANKING_SOURCES:

@@ -3,8 +3,9 @@
 * ``upsert``: INSERT … ON CONFLICT (natural key) DO UPDATE, the same on SQLite and PostgreSQL,
   so that re-importing a file replaces rows instead of duplicating them.
 * ``record_change``: every committed batch bumps the global data version (max(change_log.id)),
-  the dataset's own version, its last-update time and row count, in the caller's transaction —
-  a failed import therefore leaves the catalogue untouched as well.
+  the dataset's own version and those of the districts it touched, its last-update time and row
+  count, in the caller's transaction — a failed import therefore leaves the catalogue untouched
+  as well.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 
 from queries.db import Geometry
-from queries.schema import ChangeLog, Dataset, DatasetTable
+from queries.schema import ALL_PARTITIONS, ChangeLog, Dataset, DatasetPartition, DatasetTable
 from queries.vocab import UPDATE_CYCLES, lookup
 
 # SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay under both.
@@ -144,21 +145,38 @@ def record_change(
     detail: dict | None = None,
     at: dt.datetime | None = None,
     data_time: dt.datetime | None = None,
+    partitions: Iterable[str | None] | None = None,
 ) -> int:
     """Log a committed batch and bump versions; returns the new global data version.
 
     ``at`` is when the batch was written; ``data_time`` the newest time the data reflects (the
     dataset's last update for freshness), defaulting to ``at``. ``tables`` names the tables the
     batch wrote: the cache invalidates exactly the queries reading them (a dataset that never
-    declares its tables is taken to touch every table).
+    declares its tables is taken to touch every table). ``partitions``: the districts of the rows
+    the batch wrote *and* of those rows before it (a row moved between districts changes both);
+    their versions in ``dataset_partitions`` are bumped, so cached answers about other districts
+    stay valid. None (not known) bumps ``ALL_PARTITIONS``, which every district's answers
+    depend on. Rows without a district are in no area below the city: the dataset's own version,
+    always bumped, covers them.
     """
     at = at or dt.datetime.now(dt.timezone.utc)
     result = conn.execute(insert(ChangeLog).values(at=at, dataset_code=dataset_code, action=action, rows=rows, detail=detail))
     values = {"version": Dataset.version + 1, "last_update_at": data_time or at}
     if row_count is not None:
         values["row_count"] = row_count
-    conn.execute(update(Dataset).where(Dataset.code == dataset_code).values(**values))
+    in_catalogue = conn.execute(update(Dataset).where(Dataset.code == dataset_code).values(**values)).rowcount > 0
     if tables:
         pairs = [{"dataset_code": dataset_code, "table_name": name} for name in sorted(set(tables))]
         upsert(conn, DatasetTable.__table__, pairs, key=["dataset_code", "table_name"])
+    names = [ALL_PARTITIONS] if partitions is None else sorted({name for name in partitions if name})
+    if names and in_catalogue:  # a dataset outside the catalogue keys nothing (queries.cache)
+        _bump_partitions(conn, dataset_code, names)
     return result.inserted_primary_key[0]
+
+
+def _bump_partitions(conn: Connection, dataset_code: str, names: Sequence[str]) -> None:
+    """version + 1 for each (dataset, partition), created at 1; atomic under concurrent writers."""
+    table = DatasetPartition.__table__
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).values([{"dataset_code": dataset_code, "partition": name, "version": 1} for name in names])
+    conn.execute(stmt.on_conflict_do_update(index_elements=["dataset_code", "partition"], set_={"version": table.c.version + 1}))

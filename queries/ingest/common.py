@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, Table, func, select, tuple_, update
 
 from queries.ingest import geo
 from queries.ingest.fields import Field, check_required, match_columns
@@ -25,6 +25,10 @@ from queries.schema import Dataset
 from queries.writes import ensure_dataset, record_change, upsert
 
 EVENT_FUTURE_TOLERANCE = pd.Timedelta(days=1)  # an event "reported" tomorrow is a wrong clock or a wrong zone
+# A batch up to this size has the districts of the rows it replaces looked up (a live feed's
+# batches: a few rows), so the cache drops only those districts' answers; a bulk import changes all.
+PARTITION_LOOKUP_MAX_ROWS = 5000
+PARTITION_LOOKUP_CHUNK = 500
 
 
 @dataclass
@@ -320,7 +324,9 @@ def count_rows(conn: Connection, table: Table, dataset_code: str | None = None) 
 
 
 def write(conn: Connection, table: Table, frame: pd.DataFrame, key: list[str], report: IngestReport, update_columns=None) -> None:
-    """Bulk upsert by natural key; counts new vs updated rows from the table size."""
+    """Bulk upsert by natural key; counts new vs updated rows from the table size, and notes the
+    districts the batch changes (``changed_districts``)."""
+    report.note_partitions(changed_districts(conn, table, frame, key))
     before = count_rows(conn, table)
     upsert(conn, table, to_records(frame), key, update_columns)
     report.tables.add(table.name)
@@ -328,6 +334,23 @@ def write(conn: Connection, table: Table, frame: pd.DataFrame, key: list[str], r
     report.rows_written += len(frame)
     report.inserted += after - before
     report.updated += len(frame) - (after - before)
+
+
+def changed_districts(conn: Connection, table: Table, frame: pd.DataFrame, key: list[str]) -> set[str] | None:
+    """The districts of ``frame``'s rows and of the rows of ``table`` they will replace (read
+    before the upsert); None when that is not known cheaply — the table has no district, or the
+    batch is a bulk import (more than ``PARTITION_LOOKUP_MAX_ROWS`` rows), for which every
+    district counts as changed."""
+    if "district_code" not in table.c or "district_code" not in frame or len(frame) > PARTITION_LOOKUP_MAX_ROWS:
+        return None
+    districts = {code for code in frame["district_code"].dropna()}
+    key_columns = [table.c[name] for name in key]
+    keys = [tuple(value.item() if isinstance(value, np.generic) else value for value in row) for row in frame[key].itertuples(index=False, name=None)]
+    for start in range(0, len(keys), PARTITION_LOOKUP_CHUNK):
+        chunk = keys[start : start + PARTITION_LOOKUP_CHUNK]
+        where = key_columns[0].in_([k[0] for k in chunk]) if len(key) == 1 else tuple_(*key_columns).in_(chunk)
+        districts.update(code for (code,) in conn.execute(select(table.c.district_code).where(where).distinct()) if code)
+    return districts
 
 
 def dedupe_keys(ctx: Context, frame: pd.DataFrame, key: list[str], what: str) -> pd.DataFrame:
@@ -362,6 +385,7 @@ def close_dataset(conn: Connection, code: str, table: Table, report: IngestRepor
         newest = min(newest, dt.datetime.now(dt.timezone.utc))  # a future deadline is not data freshness
     report.data_version = record_change(
         conn, code, "ingest", report.rows_written, tables=sorted(report.tables | {table.name}), row_count=report.row_count, data_time=newest,
+        partitions=report.partitions,
         detail={"kind": report.kind, "file": report.file, "inserted": report.inserted, "updated": report.updated, "repairs": len(report.repairs)},
     )
 

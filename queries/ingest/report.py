@@ -78,6 +78,11 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     extra: dict[str, int] = field(default_factory=dict)  # e.g. sensors created
     tables: set[str] = field(default_factory=set)  # tables written, declared to the catalogue for the cache
+    # Districts of the rows written and of the rows they replaced (``record_change``); None: not known.
+    partitions: set[str] | None = field(default_factory=set)
+
+    def note_partitions(self, districts: set[str] | None) -> None:
+        self.partitions = None if districts is None or self.partitions is None else self.partitions | districts
 
     def render(self, max_lines: int = 200) -> str:
         lines = [f"{self.file}: {self.kind}, {self.rows_read} records read"]

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import redis
-from sqlalchemy import create_engine, event, insert, select
+from sqlalchemy import create_engine, event, insert, select, update
 
 from queries.cache import (
     FRAME_MAGIC,
@@ -630,9 +630,17 @@ def test_a_slot_keeps_one_last_good_value_per_query_however_the_window_moves(sql
     incidents_between, executions = window_query()
     minutes = [T0 + dt.timedelta(minutes=m) for m in range(5)]
 
-    # Without a slot every window is a key of its own: one entry a minute.
+    # A plain call keeps no last good value: nobody could ask for it back.
     for end in minutes:
         cache.call(sqlite_engine, incidents_between, "accident", end - dt.timedelta(hours=24), end)
+    assert cache.last_good_store.size()[0] == 0
+    with cache.last_good_slot("wall:default/overview/map"):  # not inside a slot either (a wall map's layer reads)
+        cache.call(sqlite_engine, incidents_between, "accident", T0, T0)
+    assert cache.last_good_store.size()[0] == 0
+    # Without a slot every window is a key of its own: one entry a minute.
+    cache.clear()
+    for end in minutes:
+        cache.call_or_last_good(sqlite_engine, incidents_between, "accident", end - dt.timedelta(hours=24), end)
     assert cache.last_good_store.size()[0] == 5
 
     cache.clear()
@@ -648,12 +656,12 @@ def test_a_slot_keeps_one_last_good_value_per_query_however_the_window_moves(sql
         cache.call_or_last_good(sqlite_engine, incidents_between, "natural_disaster", T0, T0)
         assert cache.last_good_store.size()[0] == 2
     with cache.last_good_slot("wall:default/traffic/ranking"):  # another panel: its own entry
-        cache.call(sqlite_engine, incidents_between, "accident", T0, T0)
+        cache.call_or_last_good(sqlite_engine, incidents_between, "accident", T0, T0)
         assert cache.last_good(sqlite_engine, incidents_between, "accident", T0, T0).value == ["I1", T0.isoformat()]
     assert cache.last_good_store.size()[0] == 3
     # Outside any slot the slot's entries are not found (keys by window, as before).
     assert cache.last_good(sqlite_engine, incidents_between, "accident", later - dt.timedelta(hours=24), later) is None
-    assert len(executions) == 5 + 5 + 1 + 1
+    assert len(executions) == 5 + 1 + 5 + 5 + 1 + 1
 
 
 def test_last_good_slot_names_are_checked_and_do_not_leak_across_threads(sqlite_engine):
@@ -805,3 +813,93 @@ def test_the_last_good_store_is_sized_from_the_settings():
 
     assert QueryCache.from_settings(Settings(last_good_mb=8)).last_good_store.max_bytes == 8 * 1024 * 1024
     assert QueryCache.from_settings(Settings()).last_good_store.max_bytes == 64 * 1024 * 1024
+
+
+# --- per-district versions (cached(area=…)) ---------------------------------------------------
+
+
+def district_query():
+    """A cached query confined to an area (``area=``) and the areas it ran for."""
+    executions = []
+
+    @cached(tables=("incidents", "areas"), area="area")
+    def incidents_in(conn, area, category="accident"):
+        executions.append(area)
+        found = conn.execute(select(Area.level).where(Area.code == area)).scalar_one_or_none() if area else None
+        column = getattr(Incident, f"{found}_code") if found and found != "city" else None
+        stmt = select(Incident.id).where(Incident.category == category, *([column == area] if column is not None else [])).order_by(Incident.id)
+        return [row.id for row in conn.execute(stmt)]
+
+    return incidents_in, executions
+
+
+def write_incident(engine, incident_id: str, district: str | None, street: str | None = None, partitions=("from-row",)) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(Incident).values(id=incident_id, category="accident", severity=4, status="reported", reported_at=T0,
+                                             district_code=district, street_code=street, dataset_code="t.incidents"))
+        record_change(conn, "t.incidents", "feed", 1, at=T0, tables=["incidents"], partitions=[district] if partitions == ("from-row",) else partitions)
+
+
+def test_an_area_entry_outlives_changes_in_other_districts(sqlite_engine, cache):
+    seed(sqlite_engine)
+    with sqlite_engine.begin() as conn:
+        conn.execute(insert(Area), [
+            {"code": "320706", "level": "district", "parent_code": "320700", "name": "海州区", "dataset_code": "t.areas"},
+            {"code": "320707", "level": "district", "parent_code": "320700", "name": "赣榆区", "dataset_code": "t.areas"},
+            # A street whose code is not its district's prefix: the district comes from the areas table.
+            {"code": "320799001", "level": "street", "parent_code": "320706", "name": "新浦街道", "dataset_code": "t.areas"},
+        ])
+    incidents_in, executions = district_query()
+    areas = ["320700", "320706", "320707", "320799001"]
+
+    def ask_all():
+        return {area: cache.call(sqlite_engine, incidents_in, area) for area in areas}
+
+    ask_all()
+    write_incident(sqlite_engine, "G1", "320707")  # 赣榆: the city's and 赣榆's entries change, 海州's and its street's stay
+    executions.clear()
+    answers = ask_all()
+    assert executions == ["320700", "320707"] and answers["320707"] == ["G1"] and "G1" in answers["320700"]
+
+    write_incident(sqlite_engine, "H1", "320706", "320799001")
+    executions.clear()
+    answers = ask_all()
+    assert executions == ["320700", "320706", "320799001"] and answers["320799001"] == ["H1"]
+
+    write_incident(sqlite_engine, "N1", None)  # no district: in no area below the city
+    executions.clear()
+    ask_all()
+    assert executions == ["320700"]
+
+    write_incident(sqlite_engine, "U1", "320707", partitions=None)  # a change that did not say where: every area
+    executions.clear()
+    ask_all()
+    assert executions == areas
+    executions.clear()
+    assert cache.call(sqlite_engine, incidents_in, None) and executions == [None]  # no area: the whole version
+
+
+def test_an_area_entry_follows_its_district_when_the_areas_change(sqlite_engine):
+    seed(sqlite_engine)
+    cache = QueryCache(None, key_prefix=unique_prefix())
+    with sqlite_engine.begin() as conn:
+        conn.execute(insert(Area), [
+            {"code": "320706", "level": "district", "parent_code": "320700", "name": "海州区", "dataset_code": "t.areas"},
+            {"code": "320707", "level": "district", "parent_code": "320700", "name": "赣榆区", "dataset_code": "t.areas"},
+            {"code": "320799001", "level": "street", "parent_code": "320706", "name": "新浦街道", "dataset_code": "t.areas"},
+        ])
+    incidents_in, executions = district_query()
+    cache.call(sqlite_engine, incidents_in, "320799001")
+    with sqlite_engine.begin() as conn:  # the street is moved to 赣榆 by a boundary import
+        conn.execute(update(Area).where(Area.code == "320799001").values(parent_code="320707"))
+        record_change(conn, "t.areas", "ingest", 1, at=T0, tables=["areas"])
+    write_incident(sqlite_engine, "G1", "320707", "320799001")
+    executions.clear()
+    assert cache.call(sqlite_engine, incidents_in, "320799001") == ["G1"] and executions == ["320799001"]
+
+
+def test_an_area_parameter_must_be_one_of_the_query():
+    with pytest.raises(TypeError, match="names no parameter"):
+        @cached(tables=("incidents",), area="area_code")
+        def wrong(conn, area):
+            return []

@@ -154,3 +154,25 @@ def test_cli_readings_type_option(engine, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(SensorReading)).scalar_one() == 1
         assert conn.execute(select(Sensor.kind)).scalar_one() == "gas"
+
+
+def test_a_batch_bumps_the_districts_of_its_rows_and_of_the_rows_it_moves(engine, tmp_path, monkeypatch):
+    import queries.ingest.common as common
+    from queries.schema import ALL_PARTITIONS
+    from tests.queries.test_writes import partition_versions
+
+    load_city(engine, tmp_path)
+    header = ("orderNum", "callTime", "majorContent", "经度", "纬度")
+
+    def ingest(*rows):
+        report = ingest_file(engine, "workorders", write_csv(tmp_path / "orders.csv", [header, *rows]))
+        with engine.connect() as conn:
+            return partition_versions(conn, report.dataset_code)
+
+    assert ingest(("W1", "2026-11-21 08:00:00", "噪音扰民", "119.05", "34.45"), ("W2", "2026-11-21 09:00:00", "咨询社保", "119.4", "34.6")) == {"320706": 1, "320707": 1}
+    assert ingest(("W3", "2026-11-21 10:00:00", "路灯不亮", "119.4", "34.6")) == {"320706": 1, "320707": 2}
+    # W1 moves from 海州 to 赣榆: both districts' answers change.
+    assert ingest(("W1", "2026-11-21 08:00:00", "噪音扰民", "119.4", "34.6")) == {"320706": 2, "320707": 3}
+    # A bulk import does not look its rows up: every district counts as changed.
+    monkeypatch.setattr(common, "PARTITION_LOOKUP_MAX_ROWS", 0)
+    assert ingest(("W4", "2026-11-21 11:00:00", "占道经营", "119.05", "34.45")) == {"320706": 2, "320707": 3, ALL_PARTITIONS: 1}

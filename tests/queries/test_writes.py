@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from queries.schema import ChangeLog, Dataset, Resource
+from queries.schema import ALL_PARTITIONS, ChangeLog, Dataset, DatasetPartition, Resource
 from queries.writes import data_version, ensure_dataset, record_change, upsert
 
 
@@ -84,6 +84,23 @@ def test_record_change_bumps_versions_and_catalogue(engine):
         assert dataset.name == "应急资源" and dataset.update_cycle == "daily"
         assert dataset.version == 2 and dataset.row_count == 7 and dataset.last_update_at > data_time
         assert conn.execute(select(func.count()).select_from(ChangeLog)).scalar_one() == 2
+
+
+def partition_versions(conn, code: str) -> dict[str, int]:
+    rows = conn.execute(select(DatasetPartition.partition, DatasetPartition.version).where(DatasetPartition.dataset_code == code))
+    return dict(rows.all())
+
+
+def test_record_change_bumps_the_districts_it_names_or_all_of_them(engine):
+    with engine.begin() as conn:
+        ensure_dataset(conn, "incidents", name="突发事件", provider="市应急管理局")
+        record_change(conn, "incidents", "ingest", 2, partitions=["320706", "320707", None])
+        record_change(conn, "incidents", "ingest", 1, partitions={"320706"})
+        assert partition_versions(conn, "incidents") == {"320706": 2, "320707": 1}
+        record_change(conn, "incidents", "ingest", 1)  # not told: every district's answers count as changed
+        record_change(conn, "incidents", "ingest", 1, partitions=[None])  # rows without a district: the city's version only
+        assert partition_versions(conn, "incidents") == {"320706": 2, "320707": 1, ALL_PARTITIONS: 1}
+        assert conn.execute(select(Dataset.version).where(Dataset.code == "incidents")).scalar_one() == 4
 
 
 def test_a_rolled_back_change_leaves_no_trace(engine):

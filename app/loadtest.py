@@ -44,10 +44,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from app.command import LIVE_SLACK_MS
+
 DASH_UPDATE = "/_dash-update-component"
 ROUTER_OUTPUT = ".._pages_content.children..._pages_store.data.."
 LIVE_RECENT = 50  # assets/cityops-live.js keeps the 50 newest events in the store
-LIVE_SLACK_S = 3.0  # app/pages/command.py LIVE_SLACK_MS
+LIVE_SLACK_S = LIVE_SLACK_MS / 1000
 WALL_TICK_S = 5.0  # app/wall/view.py TICK_MS
 BROWSER_CONNECTIONS = 6  # per host, like a browser
 REQUEST_TIMEOUT_S = 60.0

@@ -24,6 +24,13 @@ new keys and leaves every other query's entries alone. Entries also expire after
 from the shortest update cycle among those datasets (feeds that write without bumping a version
 still age out).
 
+A query confined to an area declares it (``@cached(tables=…, area="area_code")``): for an area
+at or below a district, the dataset versions in its key are that district's (``record_change``
+bumps the districts of the rows a batch wrote and of the rows it replaced, in
+``dataset_partitions``) plus the version of changes that named no district. A feed writing an
+incident every few seconds then leaves the other districts' entries — streets, communities,
+grids below them — valid; the city's entries still change with every write.
+
 Values are stored as bytes in one of two formats, never pickle: DataFrames (and GeoDataFrames,
 geometry as WKB) as an Arrow IPC stream, everything else as JSON with tagged datetimes, decimals,
 numpy scalars… Anything else read from the cache is rejected and recomputed.
@@ -45,8 +52,9 @@ there when neither the database nor Redis is. A plain ``call`` keeps nothing the
 ask for its value back, and a process serving consoles and walls would otherwise fill the store
 to its bound with every window and every incident's surroundings it was asked for (the wall's
 soak saw its server grow by that, session 5). ``call_or_last_good`` answers
-``CallResult(stale=False)`` when the query ran or hit, and, when the database is unavailable (connection refused or lost,
-connect timeout, statement timeout, pool exhausted), the last good copy with ``stale=True``,
+``CallResult(stale=False)`` when the query ran or hit, and, when the database is unavailable
+(connection refused or lost, connect timeout, statement timeout, pool exhausted), the last good
+copy with ``stale=True``,
 ``as_of`` (UTC, when that value was last served as current) and ``error``; with no copy it
 raises ``DatabaseUnavailable``. Other errors (bad arguments, a broken query) propagate as from
 ``call``. After a connection failure a per-database breaker answers from the copy for
@@ -493,8 +501,8 @@ def cached(*, tables: Iterable[str], ttl: float | None = None, area: str | None 
     used through ``cache.call(engine, f, ...)`` or ``f.cached(cache, engine, ...)``. ``ttl``
     overrides the TTL derived from the datasets' update cycles.
 
-    ``area`` names the parameter holding an area code when the query reads only rows *inside*
-    that area (filtered by their ``<level>_code`` columns, never by distance or box): for an area
+    ``area`` names the parameter holding an area code (or a mapping with its ``"code"``) when
+    the query reads only rows *inside* that area (filtered by their ``<level>_code`` columns, never by distance or box): for an area
     at or below a district its entries then depend on that district's versions of the datasets
     (``dataset_partitions``) instead of the datasets' whole versions, so a feed writing in one
     district leaves the other districts' entries valid. A query that also reads rows outside the
@@ -1035,13 +1043,21 @@ class QueryCache:
         ttl = spec.ttl or ttl_for_cycles(cycles)
 
         def produce() -> bytes:
-            with self._count() as counters:
-                counters.computations += 1
             with _connection(bind) as conn:
                 value = function(conn, *args, **kwargs)
             return encode_value(value, where=f"result of {spec.name}")
 
-        value, data, computed = self._fetch_decoded(key, produce, ttl)
+        return self._fetch_counted(key, produce, ttl)
+
+    def _fetch_counted(self, key: str, produce: Callable[[], bytes], ttl: float) -> tuple[object, bytes]:
+        """``_fetch_decoded``'s value and bytes, counted as a computation or a hit."""
+
+        def counted() -> bytes:
+            with self._count() as counters:
+                counters.computations += 1
+            return produce()
+
+        value, data, computed = self._fetch_decoded(key, counted, ttl)
         if not computed:
             with self._count() as counters:
                 counters.hits += 1
@@ -1062,16 +1078,7 @@ class QueryCache:
         digest = hashlib.sha256(_canonical_text(canonical).encode()).hexdigest()[:32]
         key = f"{self.key_prefix}:s{KEY_FORMAT_VERSION}:{database_identity(_engine_of(bind))}:{name}:{digest}"
 
-        def encoded() -> bytes:
-            with self._count() as counters:
-                counters.computations += 1
-            return encode_value(produce(), where=f"shared value {name}")
-
-        value, _, computed = self._fetch_decoded(key, encoded, ttl)
-        if not computed:
-            with self._count() as counters:
-                counters.hits += 1
-        return value
+        return self._fetch_counted(key, lambda: encode_value(produce(), where=f"shared value {name}"), ttl)[0]
 
     def call_or_last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult:
         """``call``, or the last good value of the same call when the database is unavailable.
@@ -1111,9 +1118,10 @@ class QueryCache:
         return CallResult(decode_value(entry.data), True, entry.as_of, error)
 
     def last_good(self, bind: Engine | Connection, function: Callable, /, *args, scope: str = DEFAULT_SCOPE, **kwargs) -> CallResult | None:
-        """The last good value of this call (kept by ``call_or_last_good``) held in this process, without touching the database
-        or Redis (``bind`` only names the database); None when there is none. Always
-        ``stale=True``: whether it is still current is not known without asking."""
+        """The last good value of this call (kept by ``call_or_last_good``) held in this process,
+        without touching the database or Redis (``bind`` only names the database); None when
+        there is none. Always ``stale=True``: whether it is still current is not known without
+        asking."""
         spec = spec_of(function)
         _check_scope(scope)
         entry = self.last_good_store.get(self.last_good_key_for(spec, _engine_of(bind), scope, spec.bound_arguments(args, kwargs)))
@@ -1160,8 +1168,9 @@ class QueryCache:
             if snapshots is not None:
                 snapshots[database] = snapshot
         versions, cycles = self._versions_in(snapshot, spec.tables)
-        if spec.area is not None and isinstance(arguments.get(spec.area), str):
-            district = self._district_of(bind, database, arguments[spec.area], snapshot)
+        area_code = _area_code(arguments.get(spec.area)) if spec.area is not None else None
+        if area_code is not None:
+            district = self._district_of(bind, database, area_code, snapshot)
             if district is not None:
                 versions = self._district_versions(snapshot, versions, district)
         return self.key_for(spec, _engine_of(bind), scope, arguments, versions), cycles, arguments
@@ -1376,6 +1385,14 @@ class QueryCache:
     def close(self) -> None:
         if self.redis is not None:
             self.redis.client.close()
+
+
+def _area_code(canonical) -> str | None:
+    """The code in a canonical ``area=`` argument: a code, or a mapping holding one under
+    ``"code"`` (a map layer's area); None for no area."""
+    if isinstance(canonical, dict) and canonical.get(TAG) == "map":
+        canonical = dict((key, value) for key, value in canonical["v"]).get("code")
+    return canonical if isinstance(canonical, str) else None
 
 
 def _is_instant(canonical) -> bool:

@@ -158,12 +158,12 @@ def boundary_entries(conn, name, area, start, end, at, filters, zoom, lang, crs,
     return _render(conn, name, area, start, end, at, filters, zoom, lang, crs, tile_url, now)
 
 
-@cached(tables=("incidents", "work_orders", "sensors", "areas"))
+@cached(tables=("incidents", "work_orders", "sensors", "areas"), area="area")  # a grid: its community, same district
 def grid_entries(conn, name, area, start, end, at, filters, zoom, lang, crs, tile_url, now):
     return _render(conn, name, area, start, end, at, filters, zoom, lang, crs, tile_url, now)
 
 
-@cached(tables=("incidents", "areas"))
+@cached(tables=("incidents", "areas"), area="area")
 def incident_entries(conn, name, area, start, end, at, filters, zoom, lang, crs, tile_url, now):
     return _render(conn, name, area, start, end, at, filters, zoom, lang, crs, tile_url, now)
 

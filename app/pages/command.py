@@ -33,6 +33,7 @@ from dash import (
     no_update,
 )
 
+from app.command import LIVE_SLACK_MS
 from app.command.state import CommandState
 from app.context import current_context, current_lang
 from app.i18n import CATALOGUE, t
@@ -42,7 +43,6 @@ dash.register_page(__name__, path="/command", name=t("page.command"), name_en=t(
 
 SPEEDS = (1, 2, 4)
 TICK_MS = 1200  # one playback step at 1×
-LIVE_SLACK_MS = 3000  # events received this long before a drawing arrived may not be in it (the live gate below)
 MAP_ID = "command-map"
 
 

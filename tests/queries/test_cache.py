@@ -833,6 +833,18 @@ def district_query():
     return incidents_in, executions
 
 
+def seed_districts(engine) -> None:
+    """``seed`` and two districts, with a street of 海州 whose code is not its district's prefix
+    (the district comes from the areas table)."""
+    seed(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(Area), [
+            {"code": "320706", "level": "district", "parent_code": "320700", "name": "海州区", "dataset_code": "t.areas"},
+            {"code": "320707", "level": "district", "parent_code": "320700", "name": "赣榆区", "dataset_code": "t.areas"},
+            {"code": "320799001", "level": "street", "parent_code": "320706", "name": "新浦街道", "dataset_code": "t.areas"},
+        ])
+
+
 def write_incident(engine, incident_id: str, district: str | None, street: str | None = None, partitions=("from-row",)) -> None:
     with engine.begin() as conn:
         conn.execute(insert(Incident).values(id=incident_id, category="accident", severity=4, status="reported", reported_at=T0,
@@ -841,14 +853,7 @@ def write_incident(engine, incident_id: str, district: str | None, street: str |
 
 
 def test_an_area_entry_outlives_changes_in_other_districts(sqlite_engine, cache):
-    seed(sqlite_engine)
-    with sqlite_engine.begin() as conn:
-        conn.execute(insert(Area), [
-            {"code": "320706", "level": "district", "parent_code": "320700", "name": "海州区", "dataset_code": "t.areas"},
-            {"code": "320707", "level": "district", "parent_code": "320700", "name": "赣榆区", "dataset_code": "t.areas"},
-            # A street whose code is not its district's prefix: the district comes from the areas table.
-            {"code": "320799001", "level": "street", "parent_code": "320706", "name": "新浦街道", "dataset_code": "t.areas"},
-        ])
+    seed_districts(sqlite_engine)
     incidents_in, executions = district_query()
     areas = ["320700", "320706", "320707", "320799001"]
 
@@ -880,14 +885,8 @@ def test_an_area_entry_outlives_changes_in_other_districts(sqlite_engine, cache)
 
 
 def test_an_area_entry_follows_its_district_when_the_areas_change(sqlite_engine):
-    seed(sqlite_engine)
+    seed_districts(sqlite_engine)
     cache = QueryCache(None, key_prefix=unique_prefix())
-    with sqlite_engine.begin() as conn:
-        conn.execute(insert(Area), [
-            {"code": "320706", "level": "district", "parent_code": "320700", "name": "海州区", "dataset_code": "t.areas"},
-            {"code": "320707", "level": "district", "parent_code": "320700", "name": "赣榆区", "dataset_code": "t.areas"},
-            {"code": "320799001", "level": "street", "parent_code": "320706", "name": "新浦街道", "dataset_code": "t.areas"},
-        ])
     incidents_in, executions = district_query()
     cache.call(sqlite_engine, incidents_in, "320799001")
     with sqlite_engine.begin() as conn:  # the street is moved to 赣榆 by a boundary import
@@ -903,3 +902,20 @@ def test_an_area_parameter_must_be_one_of_the_query():
         @cached(tables=("incidents",), area="area_code")
         def wrong(conn, area):
             return []
+
+
+def test_an_area_given_as_a_mapping_keys_on_its_code(sqlite_engine):
+    seed_districts(sqlite_engine)
+    cache = QueryCache(None, key_prefix=unique_prefix())
+    executions = []
+
+    @cached(tables=("incidents", "areas"), area="area")
+    def layer_of(conn, area, zoom):
+        executions.append(area["code"])
+        return []
+
+    district = {"code": "320706", "level": "district", "parent_code": "320700"}
+    cache.call(sqlite_engine, layer_of, district, 11.0)
+    write_incident(sqlite_engine, "G1", "320707")
+    cache.call(sqlite_engine, layer_of, district, 11.0)
+    assert executions == ["320706"]

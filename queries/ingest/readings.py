@@ -11,6 +11,7 @@ from queries.ingest.common import (
     Context,
     DatasetDefaults,
     assign_areas,
+    changed_districts,
     check_points,
     close_dataset,
     dedupe_keys,
@@ -223,6 +224,7 @@ def _ensure_sensors(conn: Connection, ctx: Context, ids: pd.Series, kind: str | 
     def create(dataset_code: str) -> None:
         frame = new.assign(dataset_code=dataset_code, updated_at=ctx.now)
         # Existing sensors are never touched: only ids unknown at validation time are inserted.
+        ctx.report.note_partitions(changed_districts(conn, Sensor.__table__, frame, ["id"]))
         upsert(conn, Sensor.__table__, to_records(frame), ["id"], update_columns=[])
         ctx.report.tables.add(Sensor.__table__.name)
 

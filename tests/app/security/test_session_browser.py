@@ -33,6 +33,9 @@ def end_sessions_of(url: str, user: str) -> None:
 def test_an_expired_session_sends_the_open_page_to_the_log_in_page(page, live_server, seeded_sqlite_url, artifacts_dir):
     page.goto(f"{live_server}/command?lang=en")
     page.locator(".shell-nav-link.is-active").wait_for()
+    # The page's own first callbacks must be answered before the session ends (else they get the 401).
+    page.locator("#command-map canvas").wait_for()
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')")
     page.wait_for_load_state("networkidle")
     assert urlsplit(page.url).path == "/command"
 

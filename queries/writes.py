@@ -66,9 +66,13 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping], key: Sequenc
     return len(rows)
 
 
+def _dialect_insert(dialect_name: str):
+    """The INSERT of this dialect, which has ``on_conflict_do_update`` (SQLite or PostgreSQL)."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
 def _upsert_statement(dialect_name: str, table, key: Sequence[str], to_update: list[str], source=None):
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table)
+    stmt = _dialect_insert(dialect_name)(table)
     if source is not None:
         stmt = stmt.from_select(source[0], source[1])
     if to_update:
@@ -177,6 +181,5 @@ def record_change(
 def _bump_partitions(conn: Connection, dataset_code: str, names: Sequence[str]) -> None:
     """version + 1 for each (dataset, partition), created at 1; atomic under concurrent writers."""
     table = DatasetPartition.__table__
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).values([{"dataset_code": dataset_code, "partition": name, "version": 1} for name in names])
+    stmt = _dialect_insert(conn.dialect.name)(table).values([{"dataset_code": dataset_code, "partition": name, "version": 1} for name in names])
     conn.execute(stmt.on_conflict_do_update(index_elements=["dataset_code", "partition"], set_={"version": table.c.version + 1}))

@@ -345,7 +345,7 @@ def changed_districts(conn: Connection, table: Table, frame: pd.DataFrame, key: 
         return None
     districts = {code for code in frame["district_code"].dropna()}
     key_columns = [table.c[name] for name in key]
-    keys = [tuple(value.item() if isinstance(value, np.generic) else value for value in row) for row in frame[key].itertuples(index=False, name=None)]
+    keys = [tuple(row[name] for name in key) for row in to_records(frame[key])]
     for start in range(0, len(keys), PARTITION_LOOKUP_CHUNK):
         chunk = keys[start : start + PARTITION_LOOKUP_CHUNK]
         where = key_columns[0].in_([k[0] for k in chunk]) if len(key) == 1 else tuple_(*key_columns).in_(chunk)

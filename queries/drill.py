@@ -31,6 +31,15 @@ def get_area(conn: Connection, code: str) -> dict:
     return dict(row._mapping)
 
 
+def ancestry(read_area, area_code: str) -> list[dict]:
+    """Area ``area_code`` and its ancestors, the area first and the city last; ``read_area(code)``
+    reads one (``get_area`` on a connection, or through the query cache)."""
+    path = [read_area(area_code)]
+    while path[-1]["parent_code"] is not None:
+        path.append(read_area(path[-1]["parent_code"]))
+    return path
+
+
 @cached(tables=("areas",))
 def children(conn: Connection, code: str) -> pd.DataFrame:
     rows = conn.execute(select(Area.code, Area.name, Area.name_en, Area.level).where(Area.parent_code == code).order_by(Area.code)).all()

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, func, select
 from queries.airquality import AqiStandard, aqi, level_of, load_standard, primary_label
 from queries.cache import cached
 from queries.db import read_frame
-from queries.drill import get_area
+from queries.drill import ancestry, get_area
 from queries.schema import AirQualityReading, Sensor
 
 # Table of the standard ← field of the national real-time feed (aq_readings columns).
@@ -42,7 +42,7 @@ def _rate(frame: pd.DataFrame, standard: AqiStandard) -> pd.DataFrame:
     )
 
 
-def _latest_readings(conn: Connection, at: dt.datetime | None, where: list | None = None) -> pd.DataFrame:
+def _latest_readings(conn: Connection, at: dt.datetime | None) -> pd.DataFrame:
     """Each station's newest reading at or before ``at`` (within LOOKBACK), unrated."""
     window = [AirQualityReading.ts <= at, AirQualityReading.ts > at - LOOKBACK] if at is not None else []
     newest = select(AirQualityReading.station_id, func.max(AirQualityReading.ts).label("ts")).where(*window).group_by(AirQualityReading.station_id).subquery()
@@ -52,7 +52,7 @@ def _latest_readings(conn: Connection, at: dt.datetime | None, where: list | Non
                Sensor.community_code, Sensor.grid_code, AirQualityReading.ts, *fields)
         .join(newest, newest.c.station_id == Sensor.id)
         .join(AirQualityReading, and_(AirQualityReading.station_id == newest.c.station_id, AirQualityReading.ts == newest.c.ts))
-        .where(Sensor.kind == "air_quality", *(where or []))
+        .where(Sensor.kind == "air_quality")
         .order_by(Sensor.id)
     )
     columns = ["station_id", "name", "lon", "lat", "status", "district_code", "street_code", "community_code", "grid_code", "ts", *CONCENTRATION_FIELDS]
@@ -65,25 +65,48 @@ def station_air_quality(conn: Connection, at: dt.datetime | None = None) -> pd.D
     return _rate(_latest_readings(conn, at), load_standard())
 
 
-def _in_area(area: dict) -> list:
+def _inside(stations: pd.DataFrame, area: dict) -> pd.DataFrame:
+    """The rows of ``stations`` (latest readings, with their area codes) inside ``area``."""
     if area["level"] == "city":
-        return [Sensor.district_code.is_not(None)]
-    return [getattr(Sensor, f"{area['level']}_code") == area["code"]]
+        return stations[stations["district_code"].notna()]
+    return stations[stations[f"{area['level']}_code"] == area["code"]]
 
 
 @cached(tables=("aq_readings", "sensors", "areas"))
 def area_air_quality(conn: Connection, area_code: str, at: dt.datetime | None = None) -> dict:
     """AQI of an area from its stations' mean concentrations, with data time and scope."""
+    return air_quality_in(_latest_readings(conn, at), ancestry(lambda code: get_area(conn, code), area_code))
+
+
+def air_quality_in(stations: pd.DataFrame, path: list[dict]) -> dict:
+    """``area_air_quality`` of ``path[0]`` (``ancestry``: the area, then its ancestors) from
+    ``stations``, the latest readings of every station (``_latest_readings``, rated or not):
+    a caller holding those for the whole city (``station_air_quality``, one cache entry per
+    readings' version shared by every area) rates any area without another query."""
     standard = load_standard()
-    area = get_area(conn, area_code)
-    scope = area
-    inside = _latest_readings(conn, at, _in_area(area))
-    while inside.empty and scope["parent_code"] is not None:
-        scope = get_area(conn, scope["parent_code"])
-        inside = _latest_readings(conn, at, _in_area(scope))
+    area_code = path[0]["code"]
+    scope = path[0]
+    inside = _inside(stations, scope)
+    for ancestor in path[1:]:
+        if not inside.empty:
+            break
+        scope, inside = ancestor, _inside(stations, ancestor)
     result = {"area_code": area_code, "scope_code": scope["code"], "stations": int(len(inside)), "ts": None, "aqi": None}
     if inside.empty:
         return result
+    means = inside[list(CONCENTRATION_FIELDS)].astype("float64").mean().to_frame().T
+    rated = _rate(means, standard).iloc[0]
+    result.update(
+        ts=inside["ts"].max(),
+        aqi=None if np.isnan(rated["aqi"]) else int(rated["aqi"]),
+        primary_pollutant=rated["primary_pollutant"],
+        primary_pollutant_en=rated["primary_pollutant_en"],
+        category=rated["category"],
+        level=rated["level"],
+        rgb=rated["rgb"],
+        concentrations={f: (None if np.isnan(v) else round(float(v), 3)) for f, v in means.iloc[0].items()},
+    )
+    return result
     means = inside[list(CONCENTRATION_FIELDS)].astype("float64").mean().to_frame().T
     rated = _rate(means, standard).iloc[0]
     result.update(

@@ -12,10 +12,10 @@ from sqlalchemy import Connection, and_, case, false, func, select
 
 from queries.cache import cached
 from queries.db import read_frame
-from queries.drill import filtered_points, get_area
-from queries.environment import area_air_quality
+from queries.drill import ancestry, filtered_points, get_area
+from queries.environment import air_quality_in, station_air_quality
 from queries.schema import Incident, IncidentEvent, WorkOrder
-from queries.traffic import area_congestion
+from queries.traffic import congestion_in, segment_congestion
 
 PUBLIC_INCIDENT_COLUMNS = (
     "id", "category", "subtype", "severity", "status", "channel", "title", "description", "lon", "lat",
@@ -139,14 +139,17 @@ def summary_from_blocks(run, area_code: str, start: dt.datetime, end: dt.datetim
     speed only the congestion block (a feed writing every few seconds otherwise made every
     console's summary a miss of all four)."""
     at = at or end
+    path = ancestry(lambda code: run(get_area, code), area_code)
     return {
-        "area": run(get_area, area_code),
+        "area": path[0],
         "from": start,
         "to": end,
         "incidents": run(area_incident_block, area_code, start, end),
         "workorders": run(area_work_order_block, area_code, start, end, at),
-        "air_quality": run(area_air_quality, area_code, at=at),
-        "traffic": run(area_congestion, area_code, at=at),
+        # From the whole city's latest readings, shared by every area: readings arrive every few
+        # seconds, and each area's own entry was a miss at nearly every step of a drill.
+        "air_quality": air_quality_in(run(station_air_quality, at=at), path),
+        "traffic": congestion_in(run(segment_congestion, at=at), path[0]),
     }
 
 

@@ -86,6 +86,29 @@ def area_shapes(conn: Connection, parent: str | None, level: str, simplify_m: fl
     return gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=list(geometries), crs=WGS84)
 
 
+MAIN_PART_SHARE = 0.2  # polygon parts smaller than this share of the largest are not framed
+
+
+@cached(tables=("areas",))
+def area_frame_bounds(conn: Connection, code: str) -> list[list[float]] | None:
+    """``[[west, south], [east, north]]`` to frame area ``code``: its main land, not far-off
+    islets (coastal districts and communities own small islands tens of kilometres out; framing
+    their full extent would shrink the area itself to a corner of the map). None for an unknown
+    code or an area without a shape.
+
+    Its own small entry: every step of a drill frames its area, and reading the bounds off the
+    siblings' full-resolution shapes decoded all of them each time."""
+    geometry = conn.execute(select(Area.geom).where(Area.code == code)).scalar()
+    if geometry is None or geometry.is_empty:
+        return None
+    parts = list(getattr(geometry, "geoms", [geometry]))
+    largest = max(part.area for part in parts)
+    main = [part for part in parts if part.area >= MAIN_PART_SHARE * largest]
+    west, south = min(p.bounds[0] for p in main), min(p.bounds[1] for p in main)
+    east, north = max(p.bounds[2] for p in main), max(p.bounds[3] for p in main)
+    return [[float(west), float(south)], [float(east), float(north)]]
+
+
 @cached(tables=("areas", "road_segments"))
 def land_and_roads(conn: Connection, simplify_m: float = 0) -> dict:
     """The drawn basemap: ``land`` (one row: the union of the districts) and ``roads``

@@ -67,10 +67,36 @@ def area_congestion(conn: Connection, area_code: str, at: dt.datetime | None = N
     """Length-weighted congestion index of an area, its band, data time and worst segments."""
     area = get_area(conn, area_code)
     where = [] if area["level"] == "city" else [getattr(RoadSegment, f"{area['level']}_code") == area_code]
-    segments = _latest_segments(conn, at, where).dropna(subset=["congestion_index"])
-    result = {"area_code": area_code, "segments": int(len(segments)), "ts": None, "congestion_index": None, "band": None, "worst": []}
+    return congestion_in(_latest_segments(conn, at, where), area, worst)
+
+
+def congestion_in(segments: pd.DataFrame, area: dict, worst: int = 5) -> dict:
+    """``area_congestion`` of ``area`` from ``segments``, the latest speeds of segments with their
+    area codes (``_latest_segments``, or ``segment_congestion`` for the whole city: one cache
+    entry per feed delivery shared by every area, which then needs no query of its own)."""
+    if area["level"] != "city":
+        segments = segments[segments[f"{area['level']}_code"] == area["code"]]
+    segments = segments.dropna(subset=["congestion_index"])
+    result = {"area_code": area["code"], "segments": int(len(segments)), "ts": None, "congestion_index": None, "band": None, "worst": []}
     if segments.empty:
         return result
+    weights = segments["length_m"].astype("float64").fillna(1.0).clip(lower=1.0).to_numpy()
+    index = float(np.dot(segments["congestion_index"].to_numpy(dtype="float64"), weights) / weights.sum())
+    band = congestion_band(index)
+    speed = segments["speed_kmh"].dropna()
+    worst_rows = segments.nlargest(worst, "congestion_index")
+    result.update(
+        ts=segments["ts"].max(),
+        congestion_index=round(index, 2),
+        band=band.code, band_zh=band.zh, band_en=band.en,
+        mean_speed_kmh=None if speed.empty else round(float(speed.mean()), 1),
+        worst=[
+            {"segment_id": r.segment_id, "name": r.name, "road_class": r.road_class, "congestion_index": r.congestion_index,
+             "speed_kmh": r.speed_kmh, "band": congestion_band(r.congestion_index).code}
+            for r in worst_rows.itertuples(index=False)
+        ],
+    )
+    return result
     weights = segments["length_m"].astype("float64").fillna(1.0).clip(lower=1.0).to_numpy()
     index = float(np.dot(segments["congestion_index"].to_numpy(dtype="float64"), weights) / weights.sum())
     band = congestion_band(index)

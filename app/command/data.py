@@ -18,7 +18,6 @@ RESOURCES_PER_KIND = 2
 EARTH_TILE_PX = 512  # deck.gl's world size at zoom 0
 NOMINAL_MAP_PX = (1000, 700)  # the map's size on a console screen, for picking a zoom level
 FIT_PADDING_PX = 40
-MAIN_PART_SHARE = 0.2  # polygon parts smaller than this share of the largest are not framed
 
 
 def city_code() -> str | None:
@@ -49,33 +48,10 @@ def area_path(area: dict) -> list[dict]:
 
 
 def area_bounds(code: str) -> list[list[float]] | None:
-    """``[[west, south], [east, north]]`` to frame an area: its main land, not far-off islets.
+    """``[[west, south], [east, north]]`` to frame an area (``queries.map_data.area_frame_bounds``)."""
+    from queries.map_data import area_frame_bounds
 
-    Coastal districts and communities own small islands tens of kilometres out; framing their
-    full extent would shrink the area itself to a corner of the map.
-    """
-    from queries.api_support import area_extent
-    from queries.map_data import area_shapes
-
-    area = find_area(code)
-    if area is None:
-        return None
-    shapes = run_query(area_shapes, area["parent_code"], area["level"]) if area["parent_code"] else None
-    own = shapes[shapes["code"] == code] if shapes is not None else None
-    if own is not None and len(own) and own.geometry.iloc[0] is not None:
-        geometry = own.geometry.iloc[0]
-        parts = list(getattr(geometry, "geoms", [geometry]))
-        largest = max(part.area for part in parts)
-        main = [part for part in parts if part.area >= MAIN_PART_SHARE * largest]
-        west = min(p.bounds[0] for p in main)
-        south = min(p.bounds[1] for p in main)
-        east = max(p.bounds[2] for p in main)
-        north = max(p.bounds[3] for p in main)
-        return [[west, south], [east, north]]
-    extent = run_query(area_extent, code)
-    if not extent or extent.get("minx") is None:
-        return None
-    return [[extent["minx"], extent["miny"]], [extent["maxx"], extent["maxy"]]]
+    return run_query(area_frame_bounds, code)
 
 
 def zoom_for_bounds(bounds, size=NOMINAL_MAP_PX, padding=FIT_PADDING_PX) -> float:

@@ -60,3 +60,18 @@ def test_area_without_station_reports_its_ancestor(aq_db):
     with aq_db.connect() as conn:
         street = area_air_quality(conn, "320706001", at=T)
     assert street["scope_code"] == "320706" and street["aqi"] == 132 and street["stations"] == 1
+
+
+def test_an_area_rated_from_the_whole_citys_cached_readings_is_rated_as_on_its_own(aq_db):
+    """``air_quality_in`` over ``station_air_quality`` read back from the query cache (what a
+    drill's KPIs use) gives each area exactly ``area_air_quality`` — scope fallback included."""
+    from queries.cache import QueryCache
+    from queries.drill import ancestry, get_area
+    from queries.environment import air_quality_in
+
+    cache = QueryCache(None)
+    stations = cache.call(aq_db, station_air_quality, at=T)
+    with aq_db.connect() as conn:
+        for code in ("320700", "320706", "320703", "320706001"):
+            assert air_quality_in(stations, ancestry(lambda c: get_area(conn, c), code)) == area_air_quality(conn, code, at=T)
+        assert air_quality_in(stations, ancestry(lambda c: get_area(conn, c), "320706001"))["scope_code"] == "320706"

@@ -59,3 +59,17 @@ def test_series(road_db):
         street = congestion_series(conn, "320706001", T, T + dt.timedelta(hours=2))
     assert series["congestion_index"].tolist() == [7.0, 4.5]
     assert street["congestion_index"].tolist() == [7.0, 3.0]
+
+
+def test_an_areas_congestion_from_the_whole_citys_cached_speeds_is_its_own(road_db):
+    """``congestion_in`` over ``segment_congestion`` read back from the query cache (what a
+    drill's KPIs use) equals ``area_congestion`` for the city, a district and a street."""
+    from queries.cache import QueryCache
+    from queries.drill import get_area
+    from queries.traffic import congestion_in
+
+    at = T + dt.timedelta(hours=1)
+    segments = QueryCache(None).call(road_db, segment_congestion, at=at)
+    with road_db.connect() as conn:
+        for code in ("320700", "320706", "320706001"):
+            assert congestion_in(segments, get_area(conn, code)) == area_congestion(conn, code, at=at)

@@ -1,7 +1,7 @@
 """Load test on loopback: walls, commanders and leaders against ``cityops serve --workers N``
 (gunicorn) with PostgreSQL and Redis while ``cityops simulate`` writes.
 
-    .venv/bin/python bench/load.py --sessions 10,50,200 --duration 60 [--workers 2] [--scale city] [--json out.json]
+    .venv/bin/python bench/load.py --sessions 10,50,200 --duration 60 [--workers 4] [--scale city] [--json out.json]
 
 Starts and stops everything itself, in a bounded time (≈ 1 min of set-up, then per phase its
 duration + ramp + at most 65 s of draining; the first run also builds the demo city into the
@@ -274,7 +274,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", default="10,50,200", help="comma-separated concurrent session counts, one phase each")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per phase")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
+                        help="gunicorn workers (default: twice the cores, as docs/deploy.md recommends)")
     parser.add_argument("--threads", type=int, default=None, help="CITYOPS_WEB_THREADS (default: enough for every event stream of the largest phase)")
     parser.add_argument("--scale", choices=("small", "city", "large"), default="city")
     parser.add_argument("--rate", type=float, default=6.0, help="cityops simulate: new incidents per minute")

@@ -613,6 +613,9 @@ class _ComputeOnce:
         return self._data
 
 
+NEAR_SECONDS = 10.0  # how long a process keeps its near copy of a Redis entry
+
+
 class MemoryBackend:
     """In-process LRU of encoded values, bounded by bytes and entries, with TTL; thread-safe.
 
@@ -894,6 +897,7 @@ class CacheProbe:
 @dataclass
 class CacheCounters:
     hits: int = 0
+    near_hits: int = 0  # of the hits, those answered from this process's near copy without asking Redis
     computations: int = 0  # query functions actually run
     redis_failures: int = 0
     corrupt_entries: int = 0
@@ -995,9 +999,14 @@ class QueryCache:
         clock: Callable[[], float] = time.monotonic,
         last_good: LastGoodStore | None = None,
         database_retry_seconds: float = 2.0,
+        near: MemoryBackend | None = None,
+        near_seconds: float = NEAR_SECONDS,
     ):
         self.key_prefix = key_prefix
         self.memory = memory or MemoryBackend()
+        # With Redis: the entries this process read or wrote last, for ``near_seconds`` (see _fetch).
+        self.near = near
+        self.near_seconds = near_seconds
         self.last_good_store = last_good or LastGoodStore()
         self.database_retry_seconds = database_retry_seconds
         self._database_breakers: dict[str, CircuitBreaker] = {}  # database identity → breaker
@@ -1023,6 +1032,8 @@ class QueryCache:
     @classmethod
     def from_settings(cls, settings, **options) -> "QueryCache":
         options.setdefault("last_good", LastGoodStore(max_bytes=settings.last_good_mb * 1024 * 1024))
+        if settings.redis_url and settings.cache_near_mb:
+            options.setdefault("near", MemoryBackend(max_bytes=settings.cache_near_mb * 1024 * 1024))
         return cls(settings.redis_url, **options)
 
     # -- calling ------------------------------------------------------------------------------
@@ -1323,16 +1334,31 @@ class QueryCache:
         if self.redis is not None and self.breaker.allow():
             import redis
 
+            # The near copy: a key names its data's versions, so the bytes under it never change
+            # and a copy read a few seconds ago is what Redis would answer, minus the round trip
+            # (the hot entries of a crowd of consoles — the basemap, the city's readings, the
+            # districts' layers — were a GET and a multi-MB transfer per request and worker).
+            # Bounded to ``near_seconds``: an entry's TTL is outlived by at most that much.
+            data = self.near.get(key) if self.near is not None else None
+            if data is not None:
+                with self._count() as counters:
+                    counters.near_hits += 1
+                return data
             try:
                 data = self.redis.get_or_compute(key, once, ttl)
                 self.breaker.succeeded()
-                return data
             except redis.RedisError as exc:
                 self._redis_failed(exc)
+            else:
+                if self.near is not None:
+                    self.near.set(key, data, min(ttl, self.near_seconds))
+                return data
         return self.memory.get_or_compute(key, once, ttl)
 
     def _delete(self, key: str) -> None:
         self.memory.delete(key)
+        if self.near is not None:
+            self.near.delete(key)
         if self.redis is not None and self.breaker.allow():
             import redis
 
@@ -1379,6 +1405,8 @@ class QueryCache:
         """Drop every entry under this cache's key prefix (tests, operators), last good values included."""
         self.last_good_store.clear()
         self.memory.clear(self.key_prefix + ":")
+        if self.near is not None:
+            self.near.clear(self.key_prefix + ":")
         if self.redis is not None:
             self.redis.clear(self.key_prefix + ":")
 

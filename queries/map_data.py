@@ -134,8 +134,13 @@ def land_and_roads(conn: Connection, simplify_m: float = 0) -> dict:
 def grid_values(conn: Connection, source: str = "incidents", within: str | None = None, simplify_m: float = 0, **filters) -> gpd.GeoDataFrame:
     """Every unit grid under ``within`` (simplified shapes) with its ``count`` of points (0 where none):
     the choropleth's data. Columns: code, name, name_en, count, geometry."""
-    shapes = area_shapes(conn, within, "grid", simplify_m)
-    counts = grid_aggregate(conn, source, within, **filters)
+    return grid_values_of(area_shapes(conn, within, "grid", simplify_m), grid_aggregate(conn, source, within, **filters))
+
+
+def grid_values_of(shapes: gpd.GeoDataFrame, counts: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``grid_values`` from its parts: the grids' ``area_shapes`` and their ``grid_aggregate``. A
+    caller going through the query cache reads the parts as two entries: the shapes change once a
+    year and are the boundaries layer's entry too, the counts with every report."""
     merged = shapes[["code", "name", "name_en", "geometry"]].merge(counts[["code", "count"]], on="code", how="left")
     merged["count"] = merged["count"].fillna(0).astype("int64")
     return gpd.GeoDataFrame(merged[["code", "name", "name_en", "count"]], geometry=merged["geometry"].tolist(), crs=WGS84)

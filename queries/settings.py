@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         60, ge=1, le=7 * 24 * 60,
         description="How long after its report a severity I/II incident still puts a video wall into emergency mode (unless acknowledged or resolved).",
     )
+    cache_near_mb: int = Field(
+        32, ge=0, le=4096,
+        description="Memory per worker for a near copy of the Redis cache entries it read last (each kept 10 s; an entry's key names its data's versions, so a copy is never stale); 0 = every read asks Redis.",
+    )
     last_good_mb: int = Field(
         64, ge=1, le=4096,
         description="Memory per worker for the last good answers a video wall keeps showing while the database is away (the oldest go first).",

@@ -87,8 +87,12 @@ def layer_input(name: str, step: Step, run=None):
             return None
         # A unit grid is coloured among its community's grids: one cell alone has no classes.
         within = step.area["parent_code"] if step.area["level"] == "grid" and step.area.get("parent_code") else area_code
-        return run(map_data.grid_values, "incidents", within, map_data.tolerance_for_zoom(step.zoom),
-                   start=window.start, end=window.end, **filters)
+        from queries.grid import grid_aggregate
+
+        # Two entries, not one grid_values: the shapes are shared with the boundaries layer of the
+        # same step and outlive every report; only the counts are read again after one.
+        return map_data.grid_values_of(run(map_data.area_shapes, within, "grid", map_data.tolerance_for_zoom(step.zoom)),
+                                       run(grid_aggregate, "incidents", within, start=window.start, end=window.end, **filters))
     if name == "h3":
         from queries.grid import h3_aggregate
 

@@ -502,3 +502,35 @@ def view_city_code() -> str:
     from app.command.view import resolve
 
     return resolve(parse_query({}, known_layers=known())).area["code"]
+
+
+def test_a_communitys_choropleth_is_its_grid_values_and_shares_the_boundaries_shapes(request_context):
+    """The choropleth's input, read as two cache entries (the grids' shapes, their counts), is
+    ``grid_values``; its shapes are the boundaries layer's entry of the same step (one computation)."""
+    from app.command import data as reads
+    from app.command import mapview
+    from app.command.data import find_area
+    from app.context import current_context
+    from queries.map_data import grid_values, tolerance_for_zoom
+
+    community_code = _codes_of_level("community")[0]
+    community = find_area(community_code)
+    window = reads.Window(NOW - dt.timedelta(days=30), NOW)
+    step = mapview.Step(community, window, {}, 15.0)
+    cache = current_context().cache
+    mapview.layer_input("boundaries", step)
+    computed, hits = cache.counters.computations, cache.counters.hits
+    choropleth = mapview.layer_input("grid_choropleth", step)
+    assert (cache.counters.computations, cache.counters.hits) == (computed + 1, hits + 1)  # the counts computed, the shapes read
+    with current_context().engine.connect() as conn:
+        expected = grid_values(conn, "incidents", community_code, tolerance_for_zoom(15.0), start=window.start, end=window.end)
+    assert choropleth.drop(columns="geometry").equals(expected.drop(columns="geometry")) and len(choropleth) > 0
+    assert all(a.equals_exact(b, 1e-12) for a, b in zip(choropleth.geometry, expected.geometry))
+    assert choropleth["count"].sum() > 0
+
+
+def _codes_of_level(level: str) -> list[str]:
+    from app.command.data import run_query
+    from queries.areas import list_areas
+
+    return run_query(list_areas, level=level)["code"].tolist()

@@ -74,11 +74,14 @@ def unique_prefix() -> str:
     return f"cityops-test:{os.getpid()}:{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+near"])
 def cache(request):
-    if request.param == "redis":
+    """The cache on each backend: in-process, Redis, and Redis with a near copy per process (what
+    the app runs: every behaviour below must hold with it)."""
+    if request.param != "memory":
         require_redis()
-    query_cache = QueryCache(REDIS_URL if request.param == "redis" else None, key_prefix=unique_prefix())
+    near = MemoryBackend() if request.param == "redis+near" else None
+    query_cache = QueryCache(REDIS_URL if request.param != "memory" else None, key_prefix=unique_prefix(), near=near)
     yield query_cache
     query_cache.clear()
     query_cache.close()
@@ -813,6 +816,65 @@ def test_the_last_good_store_is_sized_from_the_settings():
 
     assert QueryCache.from_settings(Settings(last_good_mb=8)).last_good_store.max_bytes == 8 * 1024 * 1024
     assert QueryCache.from_settings(Settings()).last_good_store.max_bytes == 64 * 1024 * 1024
+
+
+# --- the near copy of Redis entries -----------------------------------------------------------
+
+
+def test_the_near_copy_answers_for_its_seconds_without_asking_redis(sqlite_engine, raw_redis):
+    """An entry read from Redis is answered from the process's near copy for ``near_seconds``
+    (the Redis entry deleted meanwhile: no computation), then asked of Redis again."""
+    require_redis()
+    seed(sqlite_engine)
+    now = [0.0]
+    cache = QueryCache(REDIS_URL, key_prefix=unique_prefix(), near=MemoryBackend(clock=lambda: now[0]), near_seconds=10)
+    try:
+        incident_ids, executions = incident_query()
+        cache.call(sqlite_engine, incident_ids)
+        raw_redis.delete(cache.key_of(sqlite_engine, incident_ids))
+        now[0] = 9.9
+        assert cache.call(sqlite_engine, incident_ids)["id"].tolist() == ["I1", "I2"]
+        assert len(executions) == 1 and cache.counters.near_hits == 1
+        now[0] = 10.0
+        cache.call(sqlite_engine, incident_ids)
+        assert len(executions) == 2 and cache.counters.near_hits == 1
+    finally:
+        cache.clear()
+        cache.close()
+
+
+def test_a_near_copy_is_never_answered_after_its_data_changed(sqlite_engine, raw_redis):
+    """Another worker's write bumps the dataset's version: the key changes, the near copy of the
+    old one is not used although it is fresh."""
+    require_redis()
+    seed(sqlite_engine)
+    cache = QueryCache(REDIS_URL, key_prefix=unique_prefix(), near=MemoryBackend())
+    try:
+        incident_ids, executions = incident_query()
+        assert cache.call(sqlite_engine, incident_ids)["id"].tolist() == ["I1", "I2"]
+        add_incident(sqlite_engine, "I3")
+        assert cache.call(sqlite_engine, incident_ids)["id"].tolist() == ["I1", "I2", "I3"]
+        assert len(executions) == 2 and cache.counters.near_hits == 0
+        cache.clear()  # an operator's clear empties this process's near copies too
+        cache.call(sqlite_engine, incident_ids)
+        assert len(executions) == 3
+    finally:
+        cache.clear()
+        cache.close()
+
+
+def test_the_near_copy_is_sized_from_the_settings_and_only_with_redis():
+    """``CITYOPS_CACHE_NEAR_MB`` per worker; none without Redis (the in-process cache is near
+    already) or when set to 0."""
+    from queries.settings import Settings
+
+    with_redis = QueryCache.from_settings(Settings(redis_url=REDIS_URL, cache_near_mb=8))
+    assert with_redis.near.max_bytes == 8 * 1024 * 1024
+    with_redis.close()
+    assert QueryCache.from_settings(Settings()).near is None
+    off = QueryCache.from_settings(Settings(redis_url=REDIS_URL, cache_near_mb=0))
+    assert off.near is None
+    off.close()
 
 
 # --- per-district versions (cached(area=…)) ---------------------------------------------------

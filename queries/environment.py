@@ -107,16 +107,3 @@ def air_quality_in(stations: pd.DataFrame, path: list[dict]) -> dict:
         concentrations={f: (None if np.isnan(v) else round(float(v), 3)) for f, v in means.iloc[0].items()},
     )
     return result
-    means = inside[list(CONCENTRATION_FIELDS)].astype("float64").mean().to_frame().T
-    rated = _rate(means, standard).iloc[0]
-    result.update(
-        ts=inside["ts"].max(),
-        aqi=None if np.isnan(rated["aqi"]) else int(rated["aqi"]),
-        primary_pollutant=rated["primary_pollutant"],
-        primary_pollutant_en=rated["primary_pollutant_en"],
-        category=rated["category"],
-        level=rated["level"],
-        rgb=rated["rgb"],
-        concentrations={f: (None if np.isnan(v) else round(float(v), 3)) for f, v in means.iloc[0].items()},
-    )
-    return result

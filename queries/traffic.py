@@ -97,23 +97,6 @@ def congestion_in(segments: pd.DataFrame, area: dict, worst: int = 5) -> dict:
         ],
     )
     return result
-    weights = segments["length_m"].astype("float64").fillna(1.0).clip(lower=1.0).to_numpy()
-    index = float(np.dot(segments["congestion_index"].to_numpy(dtype="float64"), weights) / weights.sum())
-    band = congestion_band(index)
-    speed = segments["speed_kmh"].dropna()
-    worst_rows = segments.nlargest(worst, "congestion_index")
-    result.update(
-        ts=segments["ts"].max(),
-        congestion_index=round(index, 2),
-        band=band.code, band_zh=band.zh, band_en=band.en,
-        mean_speed_kmh=None if speed.empty else round(float(speed.mean()), 1),
-        worst=[
-            {"segment_id": r.segment_id, "name": r.name, "road_class": r.road_class, "congestion_index": r.congestion_index,
-             "speed_kmh": r.speed_kmh, "band": congestion_band(r.congestion_index).code}
-            for r in worst_rows.itertuples(index=False)
-        ],
-    )
-    return result
 
 
 @cached(tables=("road_speeds", "road_segments", "areas"))

@@ -619,9 +619,10 @@ NEAR_SECONDS = 10.0  # how long a process keeps its near copy of a Redis entry
 class MemoryBackend:
     """In-process LRU of encoded values, bounded by bytes and entries, with TTL; thread-safe.
 
-    Expired entries go when read and, every ``sweep_every`` writes, all at once: keys of moving
-    windows are never read again once their minute has passed, and would otherwise stay until the
-    bounds push them out (the whole ``max_bytes`` held for nothing).
+    Expired entries go when read, at every write those at the least recently used end, and
+    every ``sweep_every`` writes all at once: keys of moving windows are never read again once
+    their minute has passed, and would otherwise stay until the bounds push them out (the whole
+    ``max_bytes`` held for nothing — a near copy of 10-second entries filled its bound that way).
     """
 
     name = "memory"
@@ -656,9 +657,15 @@ class MemoryBackend:
         with self._lock:
             if key in self._entries:
                 self._remove(key)
-            self._entries[key] = (self._clock() + ttl, data)
+            now = self._clock()
+            self._entries[key] = (now + ttl, data)
             self._bytes += len(data)
             self._writes += 1
+            while self._entries:
+                oldest, (expires, _) = next(iter(self._entries.items()))
+                if expires > now:
+                    break
+                self._remove(oldest)
             if self._writes % self.sweep_every == 0:
                 self._sweep()
             while self._bytes > self.max_bytes or len(self._entries) > self.max_entries:

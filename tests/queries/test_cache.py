@@ -614,6 +614,21 @@ def test_memory_backend_sweeps_expired_entries_it_is_never_asked_for_again():
     assert backend.size() == (4, 13)  # nothing expired: nothing dropped
 
 
+def test_a_write_drops_the_expired_entries_at_the_least_recently_used_end():
+    """A near copy's entries all live 10 s: each write lets the expired ones at the old end go,
+    so the store holds about ten seconds of entries, not its whole bound."""
+    now = [0.0]
+    backend = MemoryBackend(clock=lambda: now[0])  # the sweep of everything comes only every 256 writes
+    for second in range(60):
+        backend.set(f"entry-{second}", b"x" * 1000, ttl=10)
+        now[0] += 1
+    assert backend.size() == (10, 10_000)
+    backend.set("kept-long", b"y", ttl=3600)
+    now[0] += 20
+    backend.set("new", b"z", ttl=10)
+    assert backend.get("kept-long") == b"y" and backend.size() == (2, 2)
+
+
 def window_query():
     """A cached query over a time window [start, end) and the calls it ran."""
     executions = []
